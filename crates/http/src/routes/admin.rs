@@ -1,0 +1,119 @@
+//! Operator API under `/admin/v1`: apps and their API keys, data-key status.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::json;
+use tokenvault_service::{ApiKeyInfo, App, AppUpdate, KeyStatus, Vault};
+
+use super::{DEFAULT_PAGE_SIZE, Page, PageParams};
+use crate::ApiError;
+use crate::auth::AdminCaller;
+use crate::json::JsonBody;
+use crate::query::QueryParams;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateApp {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateApiKey {
+    #[serde(default = "default_key_name")]
+    name: String,
+}
+
+fn default_key_name() -> String {
+    "default".into()
+}
+
+pub(crate) async fn create_app(
+    _: AdminCaller,
+    State(vault): State<Arc<Vault>>,
+    JsonBody(body): JsonBody<CreateApp>,
+) -> Result<(StatusCode, Json<App>), ApiError> {
+    Ok((StatusCode::CREATED, Json(vault.create_app(&body.name).await?)))
+}
+
+pub(crate) async fn list_apps(
+    _: AdminCaller,
+    State(vault): State<Arc<Vault>>,
+    QueryParams(page): QueryParams<PageParams>,
+) -> Result<Json<Page<App>>, ApiError> {
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, 200);
+    let apps = vault.list_apps(page.after.as_deref(), limit).await?;
+    Ok(Json(Page::new(apps, limit, |a| a.id.clone())))
+}
+
+pub(crate) async fn get_app(
+    _: AdminCaller,
+    State(vault): State<Arc<Vault>>,
+    Path(app_id): Path<String>,
+) -> Result<Json<App>, ApiError> {
+    Ok(Json(vault.get_app(&app_id).await?))
+}
+
+pub(crate) async fn update_app(
+    _: AdminCaller,
+    State(vault): State<Arc<Vault>>,
+    Path(app_id): Path<String>,
+    JsonBody(update): JsonBody<AppUpdate>,
+) -> Result<Json<App>, ApiError> {
+    Ok(Json(vault.update_app(&app_id, update).await?))
+}
+
+pub(crate) async fn delete_app(
+    _: AdminCaller,
+    State(vault): State<Arc<Vault>>,
+    Path(app_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    vault.delete_app(&app_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn mint_api_key(
+    _: AdminCaller,
+    State(vault): State<Arc<Vault>>,
+    Path(app_id): Path<String>,
+    JsonBody(body): JsonBody<CreateApiKey>,
+) -> Result<impl IntoResponse, ApiError> {
+    let minted = vault.mint_api_key(&app_id, &body.name).await?;
+    let mut shown = serde_json::to_value(&minted.info)
+        .map_err(|e| ApiError::from(tokenvault_service::ServiceError::Internal(e.to_string())))?;
+    shown["key"] = json!(minted.secret.expose_secret());
+    shown["note"] = json!("store this key now: it is shown only once");
+    Ok((StatusCode::CREATED, Json(shown)))
+}
+
+pub(crate) async fn list_api_keys(
+    _: AdminCaller,
+    State(vault): State<Arc<Vault>>,
+    Path(app_id): Path<String>,
+) -> Result<Json<Page<ApiKeyInfo>>, ApiError> {
+    let keys = vault.list_api_keys(&app_id).await?;
+    Ok(Json(Page { data: keys, next_cursor: None }))
+}
+
+pub(crate) async fn revoke_api_key(
+    _: AdminCaller,
+    State(vault): State<Arc<Vault>>,
+    Path((app_id, key_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let app = vault.get_app(&app_id).await?;
+    vault.revoke_api_key(&app.id, &key_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn key_status(
+    _: AdminCaller,
+    State(vault): State<Arc<Vault>>,
+) -> Result<Json<Page<KeyStatus>>, ApiError> {
+    Ok(Json(Page { data: vault.key_status().await?, next_cursor: None }))
+}

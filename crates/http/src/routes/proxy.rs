@@ -1,0 +1,43 @@
+//! `/v1/proxy/{grant_id}/{path}`: any method, forwarded with the credential injected.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{OriginalUri, Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures_util::TryStreamExt;
+use tokenvault_service::{ProxyRequest, Vault};
+
+use crate::ApiError;
+use crate::auth::AppCaller;
+use crate::context::Context;
+
+pub(crate) async fn proxy(
+    caller: AppCaller,
+    Context(context): Context,
+    State(vault): State<Arc<Vault>>,
+    Path(params): Path<Vec<(String, String)>>,
+    OriginalUri(original): OriginalUri,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let grant_id = params.iter().find(|(k, _)| k == "grant_id").map(|(_, v)| v.clone()).unwrap_or_default();
+    let (parts, body) = request.into_parts();
+    // The raw path keeps its percent-encoding, so encoded slashes can be seen and refused.
+    let prefix = format!("/v1/proxy/{grant_id}");
+    let path = original.path().strip_prefix(&prefix).unwrap_or("/").to_owned();
+    let proxied = ProxyRequest {
+        method: parts.method,
+        path,
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers,
+        body: Box::pin(body.into_data_stream().map_err(std::io::Error::other)),
+    };
+    let response = vault.proxy(&caller.app_id, &grant_id, proxied, &context).await?;
+    let mut out = Response::new(Body::from_stream(response.body));
+    *out.status_mut() = StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    *out.headers_mut() = response.headers;
+    // Upstream errors are the provider's answer, passed through unchanged.
+    out.extensions_mut().insert(crate::pages::RenderedPage);
+    Ok(out.into_response())
+}

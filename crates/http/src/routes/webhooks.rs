@@ -1,0 +1,85 @@
+//! Webhook endpoints: the app's own endpoint registrations and delivery log (API key), and the
+//! provider-to-vault webhooks (authenticated by the provider's signature or token).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokenvault_service::{Vault, WebhookDeliveryView, WebhookEndpointInput, WebhookEndpointView};
+
+use super::Page;
+use crate::ApiError;
+use crate::auth::AppCaller;
+use crate::json::JsonBody;
+use crate::query::QueryParams;
+
+pub(crate) async fn create_endpoint(
+    caller: AppCaller,
+    State(vault): State<Arc<Vault>>,
+    JsonBody(input): JsonBody<WebhookEndpointInput>,
+) -> Result<(StatusCode, Json<WebhookEndpointView>), ApiError> {
+    Ok((StatusCode::CREATED, Json(vault.create_webhook_endpoint(&caller.app_id, input).await?)))
+}
+
+pub(crate) async fn list_endpoints(
+    caller: AppCaller,
+    State(vault): State<Arc<Vault>>,
+) -> Result<Json<Page<WebhookEndpointView>>, ApiError> {
+    Ok(Json(Page { data: vault.list_webhook_endpoints(&caller.app_id).await?, next_cursor: None }))
+}
+
+pub(crate) async fn delete_endpoint(
+    caller: AppCaller,
+    State(vault): State<Arc<Vault>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    vault.delete_webhook_endpoint(&caller.app_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeliveryQuery {
+    endpoint_id: Option<String>,
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+pub(crate) async fn list_deliveries(
+    caller: AppCaller,
+    State(vault): State<Arc<Vault>>,
+    QueryParams(query): QueryParams<DeliveryQuery>,
+) -> Result<Json<Page<WebhookDeliveryView>>, ApiError> {
+    let limit = query.limit.unwrap_or(super::DEFAULT_PAGE_SIZE).clamp(1, 200);
+    let rows = vault
+        .list_webhook_deliveries(&caller.app_id, query.endpoint_id.as_deref(), query.after.as_deref(), limit)
+        .await?;
+    Ok(Json(Page::new(rows, limit, |d| d.id.clone())))
+}
+
+pub(crate) async fn zoom(
+    State(vault): State<Arc<Vault>>,
+    Path(config_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    Ok(Json(
+        vault
+            .handle_zoom_webhook(&config_id, header("x-zm-request-timestamp"), header("x-zm-signature"), &body)
+            .await?,
+    ))
+}
+
+pub(crate) async fn aircall(
+    State(vault): State<Arc<Vault>>,
+    Path(config_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    vault.handle_aircall_webhook(&config_id, &body).await?;
+    Ok(Json(json!({ "status": "ok" })))
+}

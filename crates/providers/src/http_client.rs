@@ -1,0 +1,99 @@
+//! The HTTP client for provider calls: timeouts, no redirects, and failure classification.
+
+use std::time::Duration;
+
+use reqwest::{RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+
+use crate::error::{ProviderError, sanitize};
+
+/// Talks to providers. Cheap to clone (one shared connection pool).
+#[derive(Debug, Clone)]
+pub struct ProviderHttp {
+    pub(crate) client: reqwest::Client,
+}
+
+impl Default for ProviderHttp {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(15))
+    }
+}
+
+impl ProviderHttp {
+    /// Redirects are never followed: a token or code must not travel to wherever a provider (or
+    /// an attacker in its place) points.
+    pub fn new(timeout: Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .user_agent(concat!("tokenvault/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("HTTP client builds");
+        Self { client }
+    }
+
+    /// Sends a request. A failure before the request left (connect) is `Transient`; after it
+    /// left (timeout, reset, truncated response) it is `ResponseLost`, because the provider may
+    /// have acted on it.
+    pub(crate) async fn send(&self, request: RequestBuilder) -> Result<Response, ProviderError> {
+        request.send().await.map_err(classify_transport)
+    }
+
+    /// Reads a JSON body, classifying a lost body as `ResponseLost`.
+    pub(crate) async fn json_body(response: Response) -> Result<Value, ProviderError> {
+        let bytes = response.bytes().await.map_err(classify_transport)?;
+        serde_json::from_slice(&bytes).map_err(|_| ProviderError::Protocol("response body is not JSON".into()))
+    }
+}
+
+pub(crate) fn classify_transport(err: reqwest::Error) -> ProviderError {
+    if err.is_connect() {
+        ProviderError::Transient { reason: "connection failed".into(), retry_after: None }
+    } else if err.is_timeout() {
+        ProviderError::ResponseLost { reason: "timed out waiting for the response".into() }
+    } else {
+        ProviderError::ResponseLost { reason: "connection closed before a complete response".into() }
+    }
+}
+
+/// Maps a non-success token-endpoint response to an error, reading RFC 6749 §5.2 bodies and
+/// the providers' variants (Zoom adds `reason`).
+pub(crate) async fn oauth_error(response: Response) -> ProviderError {
+    let status = response.status();
+    let retry_after = retry_after(&response);
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        return ProviderError::Transient { reason: format!("HTTP {}", status.as_u16()), retry_after };
+    }
+    let body: Value = match response.bytes().await {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        Err(err) => return classify_transport(err),
+    };
+    let error = body.get("error").and_then(Value::as_str).unwrap_or("").to_owned();
+    let description = body
+        .get("error_description")
+        .or_else(|| body.get("reason"))
+        .or_else(|| body.get("troubleshoot"))
+        .and_then(Value::as_str)
+        .map(sanitize)
+        .unwrap_or_else(|| "no description".into());
+    match error.as_str() {
+        "invalid_grant" => ProviderError::InvalidGrant { description },
+        "invalid_client" | "unauthorized_client" => ProviderError::InvalidClient { description },
+        _ => ProviderError::Rejected {
+            status: status.as_u16(),
+            error: if error.is_empty() { "unknown".into() } else { sanitize(&error) },
+            description,
+        },
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare from APIs and read as absent).
+pub(crate) fn retry_after(response: &Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}

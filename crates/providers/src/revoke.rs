@@ -1,0 +1,85 @@
+//! Revoking a grant at the provider, in each provider's way.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::ProviderError;
+use crate::definition::RevokeStyle;
+use crate::http_client::{ProviderHttp, oauth_error, retry_after};
+use crate::resolved::{ClientCredentials, ResolvedProvider};
+
+impl ProviderHttp {
+    /// Revokes at the provider. A token the provider already considers invalid counts as
+    /// revoked (RFC 7009 §2.2); only transient failures and real rejections are errors.
+    pub async fn revoke(
+        &self,
+        provider: &ResolvedProvider,
+        credentials: &ClientCredentials,
+        access_token: &SecretString,
+        refresh_token: Option<&SecretString>,
+        webhook_ids: &[String],
+    ) -> Result<(), ProviderError> {
+        let Some(url) = provider.endpoints.revoke_url.clone() else {
+            return Ok(());
+        };
+        match provider.definition.revoke.style {
+            RevokeStyle::None => Ok(()),
+            RevokeStyle::BearerAccessToken => {
+                // Dialpad: empty body, Bearer access token, 204 (or 200).
+                let request =
+                    self.client.post(url).bearer_auth(access_token.expose_secret()).header("content-length", "0");
+                expect_done(self.send(request).await?, true).await
+            }
+            RevokeStyle::Rfc7009 => {
+                for (token, hint) in [(refresh_token, "refresh_token"), (Some(access_token), "access_token")] {
+                    let Some(token) = token else { continue };
+                    let (basic, mut params) = provider.basic_or_body(credentials);
+                    params.push(("token", token.expose_secret().to_owned()));
+                    params.push(("token_type_hint", hint.to_owned()));
+                    let mut request = self.client.post(url.clone()).form(&params);
+                    if let Some(header) = basic {
+                        request = request.header("authorization", header.expose_secret());
+                    }
+                    expect_done(self.send(request).await?, false).await?;
+                }
+                Ok(())
+            }
+            RevokeStyle::AircallDisable => {
+                if let Some(webhooks) = &provider.endpoints.webhooks_url {
+                    for id in webhook_ids {
+                        let request = self
+                            .client
+                            .delete(format!("{}/{}", webhooks.as_str().trim_end_matches('/'), id))
+                            .bearer_auth(access_token.expose_secret());
+                        let response = self.send(request).await?;
+                        if response.status() != reqwest::StatusCode::NOT_FOUND {
+                            expect_done(response, true).await?;
+                        }
+                    }
+                }
+                let request =
+                    self.client.post(url).bearer_auth(access_token.expose_secret()).header("content-length", "0");
+                expect_done(self.send(request).await?, true).await
+            }
+        }
+    }
+}
+
+/// Success, or "already invalid": 2xx; 401 when the access token itself authenticated the call;
+/// RFC 7009 / Zoom style 400 `invalid_token` or `invalid_grant`.
+async fn expect_done(response: reqwest::Response, bearer_authenticated: bool) -> Result<(), ProviderError> {
+    let status = response.status();
+    if status.is_success() || (bearer_authenticated && status == reqwest::StatusCode::UNAUTHORIZED) {
+        return Ok(());
+    }
+    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return Err(ProviderError::Transient {
+            reason: format!("revoke: HTTP {}", status.as_u16()),
+            retry_after: retry_after(&response),
+        });
+    }
+    match oauth_error(response).await {
+        ProviderError::InvalidGrant { .. } => Ok(()),
+        ProviderError::Rejected { error, .. } if error == "invalid_token" => Ok(()),
+        other => Err(other),
+    }
+}

@@ -1,0 +1,81 @@
+//! Code exchange and refresh, shaped by each provider's token rules.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+
+use crate::definition::TokenEncoding;
+use crate::http_client::{ProviderHttp, oauth_error};
+use crate::resolved::{ClientCredentials, ResolvedProvider};
+use crate::{ProviderError, TokenSet, token_response};
+
+impl ProviderHttp {
+    /// Exchanges an authorization code (RFC 6749 §4.1.3).
+    pub async fn exchange_code(
+        &self,
+        provider: &ResolvedProvider,
+        credentials: &ClientCredentials,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<&SecretString>,
+        now_ms: i64,
+    ) -> Result<TokenSet, ProviderError> {
+        let mut params: Vec<(&'static str, String)> =
+            vec![("grant_type", "authorization_code".into()), ("code", code.into())];
+        if provider.definition.token.send_redirect_uri {
+            params.push(("redirect_uri", redirect_uri.into()));
+        }
+        if let Some(verifier) = code_verifier {
+            params.push(("code_verifier", verifier.expose_secret().to_owned()));
+        }
+        self.token_request(provider, credentials, params, now_ms).await
+    }
+
+    /// Refreshes (RFC 6749 §6). For a rotating provider the caller must persist the returned
+    /// refresh token before using the access token; a `ResponseLost` error means the old
+    /// refresh token may already be dead.
+    pub async fn refresh(
+        &self,
+        provider: &ResolvedProvider,
+        credentials: &ClientCredentials,
+        refresh_token: &SecretString,
+        now_ms: i64,
+    ) -> Result<TokenSet, ProviderError> {
+        let params =
+            vec![("grant_type", "refresh_token".into()), ("refresh_token", refresh_token.expose_secret().to_owned())];
+        let mut tokens = self.token_request(provider, credentials, params, now_ms).await?;
+        if tokens.refresh_token.is_none() && provider.definition.token.refresh != crate::RefreshStyle::Rotating {
+            // RFC 6749 §6: without a new refresh token, the old one stays valid.
+            tokens.refresh_token = Some(refresh_token.clone());
+        }
+        Ok(tokens)
+    }
+
+    async fn token_request(
+        &self,
+        provider: &ResolvedProvider,
+        credentials: &ClientCredentials,
+        mut params: Vec<(&'static str, String)>,
+        now_ms: i64,
+    ) -> Result<TokenSet, ProviderError> {
+        let (basic, body_credentials) = provider.basic_or_body(credentials);
+        params.extend(body_credentials);
+        let mut request = self.client.post(provider.endpoints.token_url.clone()).header("accept", "application/json");
+        if let Some(header) = basic {
+            request = request.header("authorization", header.expose_secret());
+        }
+        request = match provider.definition.token.encoding {
+            TokenEncoding::Form => request.form(&params),
+            TokenEncoding::Json => {
+                let body: Map<String, Value> =
+                    params.into_iter().map(|(k, v)| (k.to_owned(), Value::String(v))).collect();
+                request.json(&body)
+            }
+        };
+        let response = self.send(request).await?;
+        if !response.status().is_success() {
+            return Err(oauth_error(response).await);
+        }
+        let body = Self::json_body(response).await?;
+        token_response::parse(provider, &body, now_ms)
+    }
+}

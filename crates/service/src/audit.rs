@@ -1,0 +1,329 @@
+//! The audit log: every token retrieval, proxied call, policy decision, connect, refresh,
+//! revoke and configuration change, with app, grant, end user, provider, actor and request id.
+//! Never a secret, token, body or query value (a proxied path is recorded with its query keys
+//! only).
+//!
+//! Writes are batched off the hot path: entries go to an in-memory channel and a writer task
+//! appends them in transactions of up to 500 rows. [`Vault::flush_audit`] waits until everything
+//! sent so far is stored; the binary calls it on shutdown so a clean stop loses nothing.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokenvault_store::{AuditFilter, AuditRecord, GrantRecord, Store};
+use tokio::sync::{mpsc, oneshot};
+use url::Url;
+
+use crate::policies::{Access, PolicyScope};
+use crate::{CallContext, IdKind, ServiceError, Timestamp, Vault};
+
+/// An entry before it is stamped with an id and a time.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AuditEntry {
+    pub record: AuditRecord,
+}
+
+fn with_context(mut record: AuditRecord, context: &CallContext) -> AuditRecord {
+    record.actor_type = context.actor.kind.clone();
+    record.actor_id = context.actor.id.clone();
+    record.actor_reason = context.actor.reason.clone();
+    record.request_id = (!context.request_id.is_empty()).then(|| context.request_id.clone());
+    record
+}
+
+fn outcome_of(error: Option<&ServiceError>) -> (String, Option<String>) {
+    match error {
+        None => ("success".into(), None),
+        Some(ServiceError::Forbidden { code, message }) if *code == "policy_denied" => {
+            ("denied".into(), Some(message.clone()))
+        }
+        Some(ServiceError::RateLimited { message, .. }) => ("denied".into(), Some(message.clone())),
+        Some(other) => ("failure".into(), Some(error_code(other).into())),
+    }
+}
+
+fn error_code(error: &ServiceError) -> &'static str {
+    match error {
+        ServiceError::Invalid { code, .. }
+        | ServiceError::Unauthenticated { code, .. }
+        | ServiceError::Forbidden { code, .. }
+        | ServiceError::Conflict { code, .. }
+        | ServiceError::Gone { code, .. }
+        | ServiceError::Unavailable { code, .. } => code,
+        ServiceError::NotFound { .. } => "not_found",
+        ServiceError::RateLimited { .. } => "rate_limited",
+        ServiceError::Internal(_) => "internal_error",
+    }
+}
+
+/// A path with its query reduced to parameter names.
+fn path_without_values(url: &Url) -> String {
+    let keys: Vec<String> = url.query_pairs().map(|(k, _)| format!("{k}=")).collect();
+    if keys.is_empty() { url.path().to_owned() } else { format!("{}?{}", url.path(), keys.join("&")) }
+}
+
+impl AuditEntry {
+    pub(crate) fn for_grant(
+        grant: &GrantRecord,
+        action: &str,
+        error: Option<&ServiceError>,
+        context: &CallContext,
+    ) -> Self {
+        let (outcome, detail) = outcome_of(error);
+        let record = AuditRecord {
+            app_id: grant.app_id.clone(),
+            action: action.into(),
+            outcome,
+            detail,
+            grant_id: Some(grant.id.clone()),
+            end_user_id: Some(grant.end_user_id.clone()),
+            provider: Some(grant.provider.clone()),
+            ..AuditRecord::default()
+        };
+        Self { record: with_context(record, context) }
+    }
+
+    pub(crate) fn proxy(
+        app_id: &str,
+        target: &crate::proxy_target::ProxyTarget,
+        method: &http::Method,
+        url: &Url,
+        status: u16,
+        latency: Duration,
+        context: &CallContext,
+    ) -> Self {
+        let record = AuditRecord {
+            app_id: app_id.to_owned(),
+            action: "proxy.request".into(),
+            outcome: if status < 400 { "success".into() } else { "failure".into() },
+            grant_id: Some(target.grant_id.clone()),
+            end_user_id: target.end_user_id.clone(),
+            provider: Some(target.provider.clone()),
+            method: Some(method.as_str().to_owned()),
+            host: url.host_str().map(str::to_owned),
+            path: Some(path_without_values(url)),
+            upstream_status: Some(i64::from(status)),
+            latency_ms: Some(latency.as_millis() as i64),
+            ..AuditRecord::default()
+        };
+        Self { record: with_context(record, context) }
+    }
+
+    pub(crate) fn denied(
+        scope: &PolicyScope,
+        access: &Access<'_>,
+        error: &ServiceError,
+        context: &CallContext,
+    ) -> Self {
+        let (method, path) = match access {
+            Access::Token => (None, None),
+            Access::Proxy { method, path } => {
+                (Some((*method).to_owned()), Some(path.split('?').next().unwrap_or_default().to_owned()))
+            }
+        };
+        let record = AuditRecord {
+            app_id: scope.app_id.clone(),
+            action: "policy.decision".into(),
+            outcome: "denied".into(),
+            detail: Some(error.to_string()),
+            grant_id: Some(scope.grant_id.clone()),
+            method,
+            path,
+            ..AuditRecord::default()
+        };
+        Self { record: with_context(record, context) }
+    }
+
+    pub(crate) fn config(app_id: &str, action: &str, object_id: &str) -> Self {
+        Self {
+            record: AuditRecord {
+                app_id: app_id.to_owned(),
+                action: action.into(),
+                outcome: "success".into(),
+                detail: Some(object_id.to_owned()),
+                ..AuditRecord::default()
+            },
+        }
+    }
+
+    pub(crate) fn grant_event(grant: &GrantRecord, action: &str, reason: Option<&str>) -> Self {
+        Self {
+            record: AuditRecord {
+                app_id: grant.app_id.clone(),
+                action: action.into(),
+                outcome: "success".into(),
+                grant_id: Some(grant.id.clone()),
+                end_user_id: Some(grant.end_user_id.clone()),
+                provider: Some(grant.provider.clone()),
+                detail: reason.map(str::to_owned),
+                ..AuditRecord::default()
+            },
+        }
+    }
+}
+
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum AuditCommand {
+    Entry(AuditRecord),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Starts the writer task; returns the sender side.
+pub(crate) fn spawn_writer(store: Store) -> mpsc::UnboundedSender<AuditCommand> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<AuditCommand>();
+    tokio::spawn(async move {
+        let mut batch: Vec<AuditRecord> = Vec::new();
+        let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+        while let Some(first) = rx.recv().await {
+            let mut next = Some(first);
+            while let Some(command) = next.take() {
+                match command {
+                    AuditCommand::Entry(record) => batch.push(record),
+                    AuditCommand::Flush(done) => waiting.push(done),
+                }
+                if batch.len() < 500 {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() {
+                if let Err(error) = store.append_audit(&batch).await {
+                    tracing::error!(error = %error, rows = batch.len(), "audit rows could not be written; retrying once");
+                    if let Err(error) = store.append_audit(&batch).await {
+                        tracing::error!(error = %error, rows = batch.len(), "audit rows lost");
+                    }
+                }
+                batch.clear();
+            }
+            for done in waiting.drain(..) {
+                let _ = done.send(());
+            }
+        }
+    });
+    tx
+}
+
+/// One audit event as the app reads it.
+#[derive(Debug, Serialize)]
+pub struct AuditEventView {
+    pub id: String,
+    pub at: Timestamp,
+    pub action: String,
+    pub outcome: String,
+    pub grant_id: Option<String>,
+    pub end_user_id: Option<String>,
+    pub provider: Option<String>,
+    pub actor: Option<crate::Actor>,
+    pub request_id: Option<String>,
+    pub method: Option<String>,
+    pub host: Option<String>,
+    pub path: Option<String>,
+    pub upstream_status: Option<i64>,
+    pub latency_ms: Option<i64>,
+    pub detail: Option<String>,
+}
+
+impl From<AuditRecord> for AuditEventView {
+    fn from(r: AuditRecord) -> Self {
+        let actor = (r.actor_type.is_some() || r.actor_id.is_some() || r.actor_reason.is_some())
+            .then_some(crate::Actor { kind: r.actor_type, id: r.actor_id, reason: r.actor_reason });
+        AuditEventView {
+            id: r.id,
+            at: Timestamp::from_millis(r.at),
+            action: r.action,
+            outcome: r.outcome,
+            grant_id: r.grant_id,
+            end_user_id: r.end_user_id,
+            provider: r.provider,
+            actor,
+            request_id: r.request_id,
+            method: r.method,
+            host: r.host,
+            path: r.path,
+            upstream_status: r.upstream_status,
+            latency_ms: r.latency_ms,
+            detail: r.detail,
+        }
+    }
+}
+
+/// Filters of `GET /v1/audit`.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    pub grant_id: Option<String>,
+    pub end_user_id: Option<String>,
+    pub provider: Option<String>,
+    pub actor_id: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    /// RFC 3339.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub after: Option<String>,
+    pub limit: Option<u32>,
+}
+
+fn parse_time(field: &str, text: &str) -> Result<i64, ServiceError> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| ServiceError::invalid("invalid_time", format!("`{field}` must be an RFC 3339 time")))
+}
+
+impl Vault {
+    /// Records an audit entry (non-blocking).
+    pub(crate) fn audit(&self, entry: AuditEntry) {
+        let mut record = entry.record;
+        record.id = IdKind::AuditEvent.generate();
+        record.at = self.now().as_millis();
+        let _ = self.audit_tx.send(AuditCommand::Entry(record));
+    }
+
+    /// Waits until every audit entry recorded so far is stored.
+    pub async fn flush_audit(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.audit_tx.send(AuditCommand::Flush(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// A page of the app's audit log (pending entries are flushed first).
+    pub async fn query_audit(&self, app_id: &str, query: &AuditQuery) -> Result<Vec<AuditEventView>, ServiceError> {
+        self.flush_audit().await;
+        let filter = AuditFilter {
+            grant_id: query.grant_id.as_deref(),
+            end_user_id: query.end_user_id.as_deref(),
+            provider: query.provider.as_deref(),
+            actor_id: query.actor_id.as_deref(),
+            action: query.action.as_deref(),
+            outcome: query.outcome.as_deref(),
+            from: query.from.as_deref().map(|t| parse_time("from", t)).transpose()?,
+            to: query.to.as_deref().map(|t| parse_time("to", t)).transpose()?,
+        };
+        let after = query.after.as_deref().map(|a| IdKind::AuditEvent.parse(a)).transpose()?;
+        let limit = i64::from(query.limit.unwrap_or(100).clamp(1, 1000));
+        Ok(self
+            .store
+            .query_audit(app_id, &filter, after.as_deref(), limit)
+            .await?
+            .into_iter()
+            .map(AuditEventView::from)
+            .collect())
+    }
+
+    /// Deletes audit rows older than the retention period.
+    pub async fn purge_audit(&self, retention: Duration) -> Result<u64, ServiceError> {
+        let before = self.now().as_millis() - retention.as_millis() as i64;
+        Ok(self.store.purge_audit(before).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_dropped() {
+        let url = Url::parse("https://api.zoom.us/v2/users?page_size=30&next_page_token=secretish").unwrap();
+        assert_eq!(path_without_values(&url), "/v2/users?page_size=&next_page_token=");
+    }
+}

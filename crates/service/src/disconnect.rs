@@ -1,0 +1,115 @@
+//! Disconnect: revoke at the provider, then erase the tokens and keep a tombstone. If the
+//! provider call fails the grant becomes `revoke_failed` with its tokens kept, so a retry can
+//! finish the job; nothing is ever half-deleted.
+
+use secrecy::SecretString;
+use tokenvault_store::GrantRecord;
+
+use crate::grants::{GrantView, seal_context};
+use crate::{IdKind, ServiceError, Vault};
+
+impl Vault {
+    pub async fn disconnect_grant(&self, app_id: &str, grant_id: &str) -> Result<GrantView, ServiceError> {
+        let grant_id = IdKind::Grant.parse(grant_id)?;
+        let lock = self.refresh_locks.get(&grant_id);
+        let _no_refresh_meanwhile = lock.lock().await;
+        let grant = self.store.get_grant(app_id, &grant_id).await.map_err(ServiceError::from_store("grant"))?;
+        if grant.status == "revoked" {
+            return Ok(grant.into());
+        }
+        match self.revoke_at_provider(&grant).await {
+            Ok(()) => {
+                self.store.revoke_grant(&grant.id, "disconnected", self.now().as_millis()).await?;
+                self.store.delete_provider_webhooks(&grant.id).await?;
+                tracing::info!(grant_id = %grant.id, provider = %grant.provider, "grant disconnected");
+                self.emit_grant_event(&grant.app_id, "grant.revoked", &grant.id, Some("disconnected")).await?;
+                Ok(self.store.get_grant(app_id, &grant_id).await?.into())
+            }
+            Err(error) => {
+                let detail = error.to_string();
+                self.store.mark_revoke_failed(&grant.id, &detail, self.now().as_millis()).await?;
+                tracing::warn!(grant_id = %grant.id, provider = %grant.provider, error = %detail, "revocation at the provider failed; tokens kept for a retry");
+                Err(ServiceError::Unavailable {
+                    code: "revoke_failed",
+                    message: format!(
+                        "the provider did not confirm the revocation ({detail}); the grant is `revoke_failed` and keeps its tokens: retry the disconnect"
+                    ),
+                    retry_after_seconds: Some(5),
+                })
+            }
+        }
+    }
+
+    async fn revoke_at_provider(&self, grant: &GrantRecord) -> Result<(), tokenvault_providers::ProviderError> {
+        let internal = |e: ServiceError| tokenvault_providers::ProviderError::Config(e.to_string());
+        let config =
+            self.store.find_provider_config(&grant.provider_config_id).await.map_err(|e| internal(e.into()))?;
+        let (mut provider, credentials) = self.resolve_config(&config).await.map_err(internal)?;
+        if let Some(base) = &grant.api_base_url {
+            provider.endpoints.api_base_url = url::Url::parse(base).ok().or(provider.endpoints.api_base_url);
+        }
+        let Some(access) =
+            self.open_grant_secret(grant, "access_token", grant.access_token.as_ref()).await.map_err(internal)?
+        else {
+            return Ok(());
+        };
+        let refresh =
+            self.open_grant_secret(grant, "refresh_token", grant.refresh_token.as_ref()).await.map_err(internal)?;
+        let webhook_ids = self.store.provider_webhook_remote_ids(&grant.id).await.map_err(|e| internal(e.into()))?;
+        self.provider_http.revoke(&provider, &credentials, &access, refresh.as_ref(), &webhook_ids).await
+    }
+
+    pub(crate) async fn open_grant_secret(
+        &self,
+        grant: &GrantRecord,
+        field: &'static str,
+        sealed: Option<&Vec<u8>>,
+    ) -> Result<Option<SecretString>, ServiceError> {
+        let Some(sealed) = sealed else { return Ok(None) };
+        let plain = self.keys.open(&seal_context(&grant.id, field), sealed).await?;
+        let text = String::from_utf8(plain.to_vec())
+            .map_err(|_| ServiceError::Internal("stored token is not UTF-8".into()))?;
+        Ok(Some(SecretString::from(text)))
+    }
+}
+
+impl Vault {
+    /// Checks a grant's access token against the provider's who-am-I endpoint. A 401/403 marks
+    /// the grant `needs_reauth` (for permanent tokens such as Aircall's this is how an uninstall
+    /// shows). Returns the grant as it is afterwards.
+    pub async fn verify_grant(&self, app_id: &str, grant_id: &str) -> Result<GrantView, ServiceError> {
+        let grant_id = IdKind::Grant.parse(grant_id)?;
+        let grant = self.store.get_grant(app_id, &grant_id).await.map_err(ServiceError::from_store("grant"))?;
+        if grant.status != "active" {
+            return Ok(grant.into());
+        }
+        let config = self.store.find_provider_config(&grant.provider_config_id).await?;
+        let (provider, _) = self.resolve_config(&config).await?;
+        let Some(access) = self.open_grant_secret(&grant, "access_token", grant.access_token.as_ref()).await? else {
+            return Ok(grant.into());
+        };
+        match self.provider_http.fetch_identity(&provider, &access, grant.api_base_url.as_deref()).await {
+            Ok(_) => {}
+            // 401: the token is dead. A 403 (e.g. `insufficient_scope`) is about permissions.
+            Err(tokenvault_providers::ProviderError::Unauthorized { status: 401 }) => {
+                self.mark_needs_reauth(&grant, "provider_rejected_token").await?
+            }
+            Err(tokenvault_providers::ProviderError::Unauthorized { status }) => {
+                return Err(ServiceError::Forbidden {
+                    code: "provider_forbidden",
+                    message: format!(
+                        "the provider answered {status}: the token lacks a permission; the grant is unchanged"
+                    ),
+                });
+            }
+            Err(error) => {
+                return Err(ServiceError::Unavailable {
+                    code: "provider_unavailable",
+                    message: format!("the provider could not be asked: {error}"),
+                    retry_after_seconds: Some(5),
+                });
+            }
+        }
+        Ok(self.store.get_grant(app_id, &grant_id).await?.into())
+    }
+}

@@ -1,0 +1,239 @@
+//! Managed secrets: credentials the app owns (an API key, a service token, a username and
+//! password), stored sealed and write-only, injected by the proxy in the style the target API
+//! needs, and only ever sent to the base URLs given. Addressed by a grant id like OAuth grants.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use tokenvault_crypto::SealContext;
+use tokenvault_store::ManagedSecretRecord;
+use url::Url;
+
+use crate::apps::validate_name;
+use crate::policies::PolicyScope;
+use crate::proxy_target::{Credential, ProxyTarget};
+use crate::{IdKind, ServiceError, Timestamp, Vault};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedSecretInput {
+    pub name: String,
+    #[serde(default)]
+    pub end_user_id: Option<String>,
+    /// `bearer`, `header` (with `header_name`), `basic` (with `username`) or `query` (with
+    /// `query_parameter`, only for APIs that require it).
+    pub style: String,
+    #[serde(default)]
+    pub header_name: Option<String>,
+    #[serde(default)]
+    pub query_parameter: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The secret (token, API key or password). Write-only.
+    pub secret: SecretString,
+    /// The only base URLs it may be sent to (https; http only for localhost); the proxy uses the
+    /// first.
+    pub base_urls: Vec<String>,
+}
+
+impl std::fmt::Debug for ManagedSecretInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagedSecretInput")
+            .field("name", &self.name)
+            .field("style", &self.style)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ManagedSecretView {
+    pub id: String,
+    pub name: String,
+    pub end_user_id: Option<String>,
+    pub style: String,
+    pub header_name: Option<String>,
+    pub query_parameter: Option<String>,
+    pub username: Option<String>,
+    pub base_urls: Vec<String>,
+    pub status: String,
+    pub secret_set: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+fn view(r: ManagedSecretRecord) -> ManagedSecretView {
+    ManagedSecretView {
+        header_name: (r.style == "header").then(|| r.parameter.clone()).flatten(),
+        query_parameter: (r.style == "query").then(|| r.parameter.clone()).flatten(),
+        secret_set: r.secret.is_some(),
+        id: r.id,
+        name: r.name,
+        end_user_id: r.end_user_id,
+        style: r.style,
+        username: r.username,
+        base_urls: r.base_urls,
+        status: r.status,
+        created_at: Timestamp::from_millis(r.created_at),
+        updated_at: Timestamp::from_millis(r.updated_at),
+    }
+}
+
+const FORBIDDEN_HEADERS: &[&str] = &["host", "cookie", "content-length", "transfer-encoding", "connection"];
+
+impl Vault {
+    async fn managed_record(
+        &self,
+        app_id: &str,
+        id: &str,
+        input: ManagedSecretInput,
+        created_at: i64,
+    ) -> Result<ManagedSecretRecord, ServiceError> {
+        let name = validate_name("name", &input.name)?;
+        let invalid = |m: &str| ServiceError::invalid("invalid_managed_secret", m);
+        let parameter = match input.style.as_str() {
+            "bearer" | "basic" => None,
+            "header" => {
+                let name = input
+                    .header_name
+                    .ok_or_else(|| invalid("`header` style needs `header_name`"))?
+                    .to_ascii_lowercase();
+                if http::HeaderName::from_bytes(name.as_bytes()).is_err() || FORBIDDEN_HEADERS.contains(&name.as_str())
+                {
+                    return Err(invalid("`header_name` is not a usable header name"));
+                }
+                Some(name)
+            }
+            "query" => {
+                let name = input.query_parameter.ok_or_else(|| invalid("`query` style needs `query_parameter`"))?;
+                if name.is_empty()
+                    || name.len() > 64
+                    || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    return Err(invalid("`query_parameter` must be 1-64 of a-z, 0-9, `_`, `-`"));
+                }
+                Some(name)
+            }
+            _ => return Err(invalid("`style` is bearer, header, basic or query")),
+        };
+        if input.style == "basic" && input.username.as_deref().is_none_or(str::is_empty) {
+            return Err(invalid("`basic` style needs `username`"));
+        }
+        let secret = input.secret.expose_secret();
+        if secret.is_empty() || secret.len() > 8192 {
+            return Err(invalid("`secret` must be 1-8192 characters"));
+        }
+        if input.base_urls.is_empty() || input.base_urls.len() > 10 {
+            return Err(invalid("give 1-10 `base_urls`"));
+        }
+        let base_urls = input
+            .base_urls
+            .iter()
+            .map(|u| {
+                crate::urls::parse_browser_url("base_urls", u).map(|u| u.as_str().trim_end_matches('/').to_owned())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let sealed = self.keys.seal(&SealContext::new("managed_secrets", id, "secret"), secret.as_bytes()).await?;
+        Ok(ManagedSecretRecord {
+            id: id.to_owned(),
+            app_id: app_id.to_owned(),
+            name,
+            end_user_id: input.end_user_id,
+            style: input.style,
+            parameter,
+            username: input.username,
+            secret: Some(sealed),
+            base_urls,
+            status: "active".into(),
+            created_at,
+            updated_at: self.now().as_millis(),
+        })
+    }
+
+    pub async fn create_managed_secret(
+        &self,
+        app_id: &str,
+        input: ManagedSecretInput,
+    ) -> Result<ManagedSecretView, ServiceError> {
+        let id = IdKind::Grant.generate();
+        let record = self.managed_record(app_id, &id, input, self.now().as_millis()).await?;
+        self.store.upsert_managed_secret(&record).await?;
+        self.audit(crate::audit::AuditEntry::config(app_id, "managed_secret.created", &id));
+        Ok(view(record))
+    }
+
+    /// Replaces a managed secret (value included): it can be replaced, never read back.
+    pub async fn replace_managed_secret(
+        &self,
+        app_id: &str,
+        id: &str,
+        input: ManagedSecretInput,
+    ) -> Result<ManagedSecretView, ServiceError> {
+        let id = IdKind::Grant.parse(id)?;
+        let current =
+            self.store.get_managed_secret(app_id, &id).await.map_err(ServiceError::from_store("managed secret"))?;
+        let record = self.managed_record(app_id, &id, input, current.created_at).await?;
+        self.store.upsert_managed_secret(&record).await?;
+        self.audit(crate::audit::AuditEntry::config(app_id, "managed_secret.replaced", &id));
+        Ok(view(record))
+    }
+
+    pub async fn list_managed_secrets(&self, app_id: &str) -> Result<Vec<ManagedSecretView>, ServiceError> {
+        Ok(self.store.list_managed_secrets(app_id).await?.into_iter().map(view).collect())
+    }
+
+    pub async fn get_managed_secret(&self, app_id: &str, id: &str) -> Result<ManagedSecretView, ServiceError> {
+        let id = IdKind::Grant.parse(id)?;
+        Ok(view(self.store.get_managed_secret(app_id, &id).await.map_err(ServiceError::from_store("managed secret"))?))
+    }
+
+    pub async fn delete_managed_secret(&self, app_id: &str, id: &str) -> Result<(), ServiceError> {
+        let id = IdKind::Grant.parse(id)?;
+        self.store
+            .delete_managed_secret(app_id, &id, self.now().as_millis())
+            .await
+            .map_err(ServiceError::from_store("managed secret"))?;
+        self.audit(crate::audit::AuditEntry::config(app_id, "managed_secret.deleted", &id));
+        Ok(())
+    }
+
+    pub(crate) async fn managed_secret_target(&self, app_id: &str, id: &str) -> Result<ProxyTarget, ServiceError> {
+        let record = self.store.get_managed_secret(app_id, id).await.map_err(ServiceError::from_store("grant"))?;
+        let sealed = record.secret.as_ref().ok_or_else(|| ServiceError::Gone {
+            code: "grant_revoked",
+            message: "the managed secret was deleted".into(),
+        })?;
+        let plain = self.keys.open(&SealContext::new("managed_secrets", &record.id, "secret"), sealed).await?;
+        let value = SecretString::from(
+            String::from_utf8(plain.to_vec()).map_err(|_| ServiceError::Internal("secret not UTF-8".into()))?,
+        );
+        let base = record
+            .base_urls
+            .first()
+            .and_then(|u| Url::parse(u).ok())
+            .ok_or_else(|| ServiceError::Internal("managed secret without base URL".into()))?;
+        let credential = match record.style.as_str() {
+            "bearer" => Credential::Bearer(value),
+            "header" => Credential::Header {
+                name: http::HeaderName::from_bytes(record.parameter.as_deref().unwrap_or_default().as_bytes())
+                    .map_err(|_| ServiceError::Internal("bad header".into()))?,
+                value,
+            },
+            "basic" => Credential::Basic { username: record.username.clone().unwrap_or_default(), password: value },
+            _ => Credential::Query { parameter: record.parameter.clone().unwrap_or_default(), value },
+        };
+        Ok(ProxyTarget {
+            grant_id: record.id.clone(),
+            provider: "managed".into(),
+            end_user_id: record.end_user_id.clone(),
+            grant: None,
+            refreshable_grant: None,
+            base,
+            credential,
+            scope: PolicyScope {
+                app_id: record.app_id.clone(),
+                provider_config_id: None,
+                grant_id: record.id.clone(),
+                connected_at: record.created_at,
+            },
+        })
+    }
+}

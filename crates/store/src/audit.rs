@@ -1,0 +1,140 @@
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Millis, Store, StoreError};
+
+/// One audit row. Never holds a token, a secret, a body or a query value.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditRecord {
+    pub id: String,
+    pub app_id: String,
+    pub at: Millis,
+    pub action: String,
+    pub outcome: String,
+    pub grant_id: Option<String>,
+    pub end_user_id: Option<String>,
+    pub provider: Option<String>,
+    pub actor_type: Option<String>,
+    pub actor_id: Option<String>,
+    pub actor_reason: Option<String>,
+    pub request_id: Option<String>,
+    pub method: Option<String>,
+    pub host: Option<String>,
+    pub path: Option<String>,
+    pub upstream_status: Option<i64>,
+    pub latency_ms: Option<i64>,
+    pub detail: Option<String>,
+}
+
+/// Filters of an audit query; empty strings and `None` do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter<'a> {
+    pub grant_id: Option<&'a str>,
+    pub end_user_id: Option<&'a str>,
+    pub provider: Option<&'a str>,
+    pub actor_id: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub outcome: Option<&'a str>,
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+}
+
+const COLUMNS: &str = "id, app_id, at, action, outcome, grant_id, end_user_id, provider, actor_type, actor_id, actor_reason, \
+    request_id, method, host, path, upstream_status, latency_ms, detail";
+
+impl AuditRecord {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            app_id: row.try_get("app_id")?,
+            at: row.try_get("at")?,
+            action: row.try_get("action")?,
+            outcome: row.try_get("outcome")?,
+            grant_id: row.try_get("grant_id")?,
+            end_user_id: row.try_get("end_user_id")?,
+            provider: row.try_get("provider")?,
+            actor_type: row.try_get("actor_type")?,
+            actor_id: row.try_get("actor_id")?,
+            actor_reason: row.try_get("actor_reason")?,
+            request_id: row.try_get("request_id")?,
+            method: row.try_get("method")?,
+            host: row.try_get("host")?,
+            path: row.try_get("path")?,
+            upstream_status: row.try_get("upstream_status")?,
+            latency_ms: row.try_get("latency_ms")?,
+            detail: row.try_get("detail")?,
+        })
+    }
+}
+
+impl Store {
+    /// Appends a batch of audit rows in one transaction.
+    pub async fn append_audit(&self, batch: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for r in batch {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+            )))
+            .bind(&r.id)
+            .bind(&r.app_id)
+            .bind(r.at)
+            .bind(&r.action)
+            .bind(&r.outcome)
+            .bind(&r.grant_id)
+            .bind(&r.end_user_id)
+            .bind(&r.provider)
+            .bind(&r.actor_type)
+            .bind(&r.actor_id)
+            .bind(&r.actor_reason)
+            .bind(&r.request_id)
+            .bind(&r.method)
+            .bind(&r.host)
+            .bind(&r.path)
+            .bind(r.upstream_status)
+            .bind(r.latency_ms)
+            .bind(&r.detail)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn query_audit(
+        &self,
+        app_id: &str,
+        filter: &AuditFilter<'_>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM audit_events WHERE app_id = $1 AND id > $2 \
+             AND ($3 = '' OR grant_id = $3) AND ($4 = '' OR end_user_id = $4) AND ($5 = '' OR provider = $5) \
+             AND ($6 = '' OR actor_id = $6) AND ($7 = '' OR action = $7) AND ($8 = '' OR outcome = $8) \
+             AND at >= $9 AND at <= $10 ORDER BY id LIMIT $11"
+        )))
+        .bind(app_id)
+        .bind(after.unwrap_or(""))
+        .bind(filter.grant_id.unwrap_or(""))
+        .bind(filter.end_user_id.unwrap_or(""))
+        .bind(filter.provider.unwrap_or(""))
+        .bind(filter.actor_id.unwrap_or(""))
+        .bind(filter.action.unwrap_or(""))
+        .bind(filter.outcome.unwrap_or(""))
+        .bind(filter.from.unwrap_or(i64::MIN))
+        .bind(filter.to.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(AuditRecord::from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes audit rows older than `before` (retention).
+    pub async fn purge_audit(&self, before: Millis) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM audit_events WHERE at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+}

@@ -1,0 +1,204 @@
+//! The writes of a grant's life after connect: the refresh lease, refresh results, failures,
+//! re-authorization and revocation. Each is a single conditional UPDATE, so it is atomic on both
+//! databases without explicit locks.
+
+use sqlx::Row;
+
+use crate::{Millis, Store, StoreError};
+
+/// New tokens from a refresh, already sealed.
+#[derive(Clone)]
+pub struct RefreshedTokens {
+    pub access_token: Vec<u8>,
+    pub refresh_token: Option<Vec<u8>>,
+    pub expires_at: Option<Millis>,
+    pub api_base_url: Option<String>,
+    pub scopes: Option<String>,
+    pub next_refresh_at: Option<Millis>,
+    pub refreshed_at: Millis,
+}
+
+/// A grant due for a background refresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueGrant {
+    pub id: String,
+    pub app_id: String,
+    pub provider: String,
+}
+
+impl Store {
+    /// Takes the refresh lease of a grant if nobody holds a live one. The lease bounds how long
+    /// a crashed holder can block the grant: once `until` passes, anyone may take it.
+    pub async fn try_acquire_refresh_lease(
+        &self,
+        grant_id: &str,
+        owner: &str,
+        now: Millis,
+        until: Millis,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE grants SET refresh_lease_owner = $1, refresh_lease_until = $2 \
+             WHERE id = $3 AND status = 'active' AND (refresh_lease_until IS NULL OR refresh_lease_until <= $4 OR refresh_lease_owner = $1)",
+        )
+        .bind(owner)
+        .bind(until)
+        .bind(grant_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn release_refresh_lease(&self, grant_id: &str, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE grants SET refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $1 AND refresh_lease_owner = $2")
+            .bind(grant_id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores a refresh result and releases the lease, only if the grant still holds the
+    /// refresh token that was used (`used_refresh_token`, as sealed). This compare-and-swap,
+    /// not the lease, is what guarantees a newer token pair is never overwritten by an older one.
+    pub async fn complete_refresh(
+        &self,
+        grant_id: &str,
+        used_refresh_token: &[u8],
+        tokens: &RefreshedTokens,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE grants SET access_token = $1, refresh_token = $2, expires_at = $3, api_base_url = COALESCE($4, api_base_url), \
+             scopes = COALESCE($5, scopes), next_refresh_at = $6, refreshed_at = $7, updated_at = $7, refresh_failures = 0, \
+             retry_at = NULL, last_error = NULL, refresh_lease_owner = NULL, refresh_lease_until = NULL \
+             WHERE id = $8 AND refresh_token = $9 AND status = 'active'",
+        )
+        .bind(&tokens.access_token)
+        .bind(&tokens.refresh_token)
+        .bind(tokens.expires_at)
+        .bind(&tokens.api_base_url)
+        .bind(&tokens.scopes)
+        .bind(tokens.next_refresh_at)
+        .bind(tokens.refreshed_at)
+        .bind(grant_id)
+        .bind(used_refresh_token)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records a temporary refresh failure: the grant stays active, retried at `retry_at`.
+    pub async fn record_refresh_failure(
+        &self,
+        grant_id: &str,
+        owner: &str,
+        retry_at: Millis,
+        error: &str,
+        now: Millis,
+    ) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "UPDATE grants SET refresh_failures = refresh_failures + 1, retry_at = $1, last_error = $2, updated_at = $3, \
+             refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $4 AND refresh_lease_owner = $5 RETURNING refresh_failures",
+        )
+        .bind(retry_at)
+        .bind(error)
+        .bind(now)
+        .bind(grant_id)
+        .bind(owner)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get("refresh_failures")).transpose()?.unwrap_or(0))
+    }
+
+    /// The provider said the grant is dead: stop refreshing, keep the row and tokens, and say why.
+    /// Returns false if the grant was not active (already marked, revoked).
+    pub async fn mark_needs_reauth(&self, grant_id: &str, reason: &str, now: Millis) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE grants SET status = 'needs_reauth', status_reason = $1, next_refresh_at = NULL, retry_at = NULL, updated_at = $2, \
+             refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $3 AND status = 'active'",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(grant_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Marks a revocation attempt that failed at the provider: tokens are kept for a retry.
+    pub async fn mark_revoke_failed(&self, grant_id: &str, error: &str, now: Millis) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE grants SET status = 'revoke_failed', last_error = $1, next_refresh_at = NULL, updated_at = $2, \
+             refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $3 AND status <> 'revoked'",
+        )
+        .bind(error)
+        .bind(now)
+        .bind(grant_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Erases a grant's tokens and leaves a tombstone. Returns false if it was already revoked.
+    pub async fn revoke_grant(&self, grant_id: &str, reason: &str, now: Millis) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE grants SET status = 'revoked', status_reason = $1, access_token = NULL, refresh_token = NULL, \
+             next_refresh_at = NULL, retry_at = NULL, revoked_at = $2, updated_at = $2, refresh_lease_owner = NULL, \
+             refresh_lease_until = NULL WHERE id = $3 AND status <> 'revoked'",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(grant_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Active grants whose scheduled refresh time has come and that are not backing off or
+    /// leased, soonest first.
+    pub async fn due_grants(&self, now: Millis, limit: i64) -> Result<Vec<DueGrant>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, app_id, provider FROM grants WHERE status = 'active' AND next_refresh_at IS NOT NULL AND next_refresh_at <= $1 \
+             AND (retry_at IS NULL OR retry_at <= $1) AND (refresh_lease_until IS NULL OR refresh_lease_until <= $1) \
+             ORDER BY next_refresh_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DueGrant { id: r.try_get("id")?, app_id: r.try_get("app_id")?, provider: r.try_get("provider")? })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// A grant by id alone (background work and provider webhooks carry no app credentials).
+    pub async fn find_grant(&self, id: &str) -> Result<crate::GrantRecord, StoreError> {
+        let app_id: Option<String> = sqlx::query("SELECT app_id FROM grants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get("app_id"))
+            .transpose()?;
+        match app_id {
+            Some(app_id) => self.get_grant(&app_id, id).await,
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    /// Grants of a provider configuration for one provider account (provider webhooks).
+    pub async fn grants_for_account(
+        &self,
+        provider_config_id: &str,
+        account_key: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM grants WHERE provider_config_id = $1 AND account_key = $2 ORDER BY id")
+            .bind(provider_config_id)
+            .bind(account_key)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| r.try_get("id")).collect::<Result<_, sqlx::Error>>().map_err(StoreError::from)
+    }
+}

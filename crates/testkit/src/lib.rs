@@ -1,0 +1,98 @@
+//! Throwaway databases for tests: a SQLite file in a temporary directory, or a PostgreSQL
+//! database with a unique name that is dropped when the value is dropped (even after a panic).
+//!
+//! PostgreSQL comes from `TOKENVAULT_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`). If it cannot be reached the test is skipped
+//! with a loud message, unless `TOKENVAULT_REQUIRE_POSTGRES=1` (set by CI), which makes it fail.
+
+use std::path::PathBuf;
+
+use sqlx::{Connection, Executor, PgConnection};
+
+pub const POSTGRES_URL_VAR: &str = "TOKENVAULT_TEST_POSTGRES_URL";
+pub const REQUIRE_POSTGRES_VAR: &str = "TOKENVAULT_REQUIRE_POSTGRES";
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that exists for the lifetime of this value.
+pub struct TestDatabase {
+    pub url: String,
+    pub backend: Backend,
+    dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> Option<TestDatabase> {
+        match backend {
+            Backend::Sqlite => Some(Self::sqlite()),
+            Backend::Postgres => Self::postgres().await,
+        }
+    }
+
+    pub fn sqlite() -> TestDatabase {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+        TestDatabase { url, backend: Backend::Sqlite, dir: Some(dir), postgres: None }
+    }
+
+    /// A fresh PostgreSQL database, or `None` (after printing why) when PostgreSQL is not
+    /// available and not required.
+    pub async fn postgres() -> Option<TestDatabase> {
+        let admin_url = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+        let name = format!("tokenvault_test_{}", uuid::Uuid::new_v4().simple());
+        let created = async {
+            let mut conn = PgConnection::connect(&admin_url).await?;
+            conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await?;
+            Ok::<_, sqlx::Error>(())
+        }
+        .await;
+        if let Err(err) = created {
+            let required = std::env::var(REQUIRE_POSTGRES_VAR).is_ok_and(|v| v == "1" || v == "true");
+            if required {
+                panic!("PostgreSQL is required ({REQUIRE_POSTGRES_VAR}=1) but {admin_url} is not usable: {err}");
+            }
+            eprintln!(
+                "\n*** SKIPPED: PostgreSQL test, because {admin_url} is not usable ({err}). \
+                 Set {POSTGRES_URL_VAR}, and {REQUIRE_POSTGRES_VAR}=1 to make this a failure. ***\n"
+            );
+            return None;
+        }
+        let url = match admin_url.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => format!("{admin_url}/{name}"),
+        };
+        Some(TestDatabase { url, backend: Backend::Postgres, dir: None, postgres: Some((admin_url, name)) })
+    }
+
+    /// A directory that lives as long as the database (SQLite only; for data-dir based tests).
+    pub fn dir(&self) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.path().to_owned())
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop may run inside an async runtime; do the blocking cleanup on a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                let mut conn = PgConnection::connect(&admin_url).await?;
+                conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await?;
+                Ok::<_, sqlx::Error>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: could not drop test database");
+        }
+    }
+}

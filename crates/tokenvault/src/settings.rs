@@ -1,0 +1,176 @@
+//! Resolved settings: flags and environment (through clap) over the TOML file over defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::cli::{GlobalArgs, LogFormat, ServeArgs};
+
+/// Everything the binary needs to start. `Debug` never shows secrets.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    pub log_format: LogFormat,
+    pub admin_token: Option<SecretString>,
+    pub max_body_bytes: usize,
+    pub public_url: Option<url::Url>,
+    pub providers_dir: Option<PathBuf>,
+    pub key_cache_ttl: std::time::Duration,
+    pub refresh: RefreshSettings,
+    /// Audit rows older than this are deleted.
+    pub audit_retention: std::time::Duration,
+}
+
+/// Token lifecycle settings.
+#[derive(Debug, Clone)]
+pub struct RefreshSettings {
+    /// `None`: no background refresher in this process.
+    pub interval: Option<std::time::Duration>,
+    /// `None`: no webhook delivery worker in this process.
+    pub webhook_interval: Option<std::time::Duration>,
+    pub lease: std::time::Duration,
+    pub margin: std::time::Duration,
+    pub concurrency_per_provider: usize,
+}
+
+/// The TOML file. Unknown keys are an error, so a typo does not silently fall back to a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    master_key_file: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    admin_token: Option<String>,
+    max_body_bytes: Option<usize>,
+    public_url: Option<url::Url>,
+    providers_dir: Option<PathBuf>,
+    key_cache_ttl_seconds: Option<u64>,
+    refresh_interval_seconds: Option<u64>,
+    webhook_interval_seconds: Option<u64>,
+    refresh_lease_seconds: Option<u64>,
+    refresh_margin_seconds: Option<u64>,
+    refresh_concurrency: Option<usize>,
+    audit_retention_days: Option<u64>,
+}
+
+impl Settings {
+    pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:8080";
+    pub const DEFAULT_DATA_DIR: &'static str = "./tokenvault-data";
+
+    pub fn resolve(global: &GlobalArgs, serve: &ServeArgs) -> anyhow::Result<Settings> {
+        let file = match &global.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let admin_token = serve.admin_token.clone().or(file.admin_token).filter(|t| !t.is_empty());
+        if let Some(token) = &admin_token
+            && token.len() < 32
+        {
+            bail!("the admin token must be at least 32 characters long");
+        }
+        Ok(Settings {
+            listen: serve
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| Self::DEFAULT_LISTEN.parse().expect("valid default")),
+            data_dir: global.data_dir.clone().or(file.data_dir).unwrap_or_else(|| Self::DEFAULT_DATA_DIR.into()),
+            database_url: global.database_url.clone().or(file.database_url),
+            master_key_file: global.master_key_file.clone().or(file.master_key_file),
+            log_format: global.log_format.or(file.log_format).unwrap_or(LogFormat::Human),
+            admin_token: admin_token.map(SecretString::from),
+            max_body_bytes: serve.max_body_bytes.or(file.max_body_bytes).unwrap_or(1024 * 1024),
+            public_url: serve.public_url.clone().or(file.public_url),
+            providers_dir: global.providers_dir.clone().or(file.providers_dir),
+            key_cache_ttl: std::time::Duration::from_secs(
+                global.key_cache_ttl_seconds.or(file.key_cache_ttl_seconds).unwrap_or(5),
+            ),
+            audit_retention: std::time::Duration::from_secs(
+                86_400 * serve.audit_retention_days.or(file.audit_retention_days).unwrap_or(365).max(1),
+            ),
+            refresh: RefreshSettings {
+                interval: Some(serve.refresh_interval_seconds.or(file.refresh_interval_seconds).unwrap_or(5))
+                    .filter(|s| *s > 0)
+                    .map(std::time::Duration::from_secs),
+                webhook_interval: Some(serve.webhook_interval_seconds.or(file.webhook_interval_seconds).unwrap_or(1))
+                    .filter(|s| *s > 0)
+                    .map(std::time::Duration::from_secs),
+                lease: std::time::Duration::from_secs(
+                    serve.refresh_lease_seconds.or(file.refresh_lease_seconds).unwrap_or(30).max(1),
+                ),
+                margin: std::time::Duration::from_secs(
+                    serve.refresh_margin_seconds.or(file.refresh_margin_seconds).unwrap_or(120),
+                ),
+                concurrency_per_provider: serve.refresh_concurrency.or(file.refresh_concurrency).unwrap_or(4).max(1),
+            },
+        })
+    }
+
+    /// The database URL: the configured one, or SQLite inside the data directory.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.embedded_database_path().display()),
+        }
+    }
+
+    pub fn uses_embedded_database(&self) -> bool {
+        self.database_url.as_deref().is_none_or(|url| url.starts_with("sqlite:"))
+    }
+
+    pub fn embedded_database_path(&self) -> PathBuf {
+        self.data_dir.join("tokenvault.db")
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    // toml's messages quote the offending line, which may hold a secret: report position only.
+    toml::from_str(&text).map_err(|err| {
+        let place = err.span().map(|s| format!(" at byte {}", s.start)).unwrap_or_default();
+        let what = err.message().split('`').next().unwrap_or("invalid value").trim().to_owned();
+        anyhow::anyhow!("config file {} is invalid{place}: {what}", path.display())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_and_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tv.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9999\"\ndata_dir = \"/from/file\"\n").unwrap();
+        let global = GlobalArgs { config: Some(path), data_dir: Some("/from/flag".into()), ..Default::default() };
+        let settings = Settings::resolve(&global, &ServeArgs::default()).unwrap();
+        assert_eq!(settings.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:9999");
+        assert_eq!(settings.log_format, LogFormat::Human);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected_without_echoing_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tv.toml");
+        std::fs::write(&path, "admin_tokn = \"super-secret-value-that-must-not-leak\"\n").unwrap();
+        let global = GlobalArgs { config: Some(path), ..Default::default() };
+        let err = Settings::resolve(&global, &ServeArgs::default()).unwrap_err().to_string();
+        assert!(!err.contains("super-secret"), "{err}");
+        assert!(err.contains("invalid"), "{err}");
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_data_dir() {
+        let settings = Settings::resolve(&GlobalArgs::default(), &ServeArgs::default()).unwrap();
+        assert!(settings.uses_embedded_database());
+        assert_eq!(settings.effective_database_url(), "sqlite://./tokenvault-data/tokenvault.db?mode=rwc");
+    }
+}

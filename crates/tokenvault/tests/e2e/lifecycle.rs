@@ -1,0 +1,454 @@
+//! Issue 4: fresh tokens, refresh that never loses a rotating token, revoke, re-authorize.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokenvault_fakes::{Endpoint, ExpiresInMode, Fault, Provider, Variant};
+
+use crate::connect_env::ConnectEnv;
+use crate::connect_tests;
+use crate::support::assert_error_shape;
+
+connect_tests!(
+    fresh_token_is_served_without_refresh,
+    quirk_10_expired_zoom_token_is_refreshed_and_the_rotation_persisted,
+    concurrent_token_requests_share_one_refresh,
+    quirk_01_dialpad_refresh_expires_in_seconds_epoch_past_and_absurd,
+    quirk_04_unrefreshable_grant_needs_reauth_at_expiry,
+    quirk_08_dialpad_disconnect_deauthorizes_with_the_access_token,
+    quirk_11_zoom_lost_refresh_response_is_retried_once_then_needs_reauth,
+    quirk_18_zoom_disconnect_revokes_and_already_invalid_counts_as_done,
+    quirk_22_aircall_is_never_scheduled_and_a_401_means_reauth,
+    quirk_24_aircall_disconnect_failure_keeps_tokens_and_can_be_retried,
+    quirk_30_invalid_grant_marks_needs_reauth_without_retry_storm,
+    quirk_30_transient_failures_back_off_honour_retry_after_and_keep_the_grant,
+    quirk_30_insufficient_scope_403_is_not_expiry,
+    background_refresher_refreshes_a_thousand_grants_before_expiry,
+    grants_api_lists_filters_and_isolates_apps,
+);
+
+async fn token(env: &ConnectEnv, grant_id: &str) -> (StatusCode, Value) {
+    env.api(Method::POST, &format!("/v1/grants/{grant_id}/token"), None).await
+}
+
+fn refreshes(env: &ConnectEnv, provider: Provider) -> Vec<tokenvault_fakes::TokenRequestLog> {
+    env.fakes.control().token_requests(provider).into_iter().filter(|r| r.grant_type == "refresh_token").collect()
+}
+
+async fn fresh_token_is_served_without_refresh(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let (status, body) = token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let access = body["access_token"].as_str().unwrap();
+    assert!(env.fakes.control().is_access_token_active(Provider::Zoom, access));
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["api_base_url"], env.fakes.urls().zoom_api.as_str());
+    assert_eq!(body["scopes"], serde_json::json!(["user:read:user", "meeting:read:meeting"]));
+    assert!(refreshes(&env, Provider::Zoom).is_empty());
+}
+
+async fn quirk_10_expired_zoom_token_is_refreshed_and_the_rotation_persisted(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let (_, before) = token(&env, &grant_id).await;
+    let old_refresh = env.fakes.control().token_requests(Provider::Zoom)[0].clone();
+    env.vault.clock.advance(Duration::from_secs(3600));
+    let (status, after) = token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    assert_ne!(after["access_token"], before["access_token"]);
+    let log = refreshes(&env, Provider::Zoom);
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].client_auth, "basic");
+    // The old refresh token is dead at Zoom; the vault holds the new one and uses it next time.
+    let used = log[0].refresh_token.clone().unwrap();
+    assert!(!env.fakes.control().is_refresh_token_active(Provider::Zoom, &used));
+    let _ = old_refresh;
+    let (_, again) = token(&env, &grant_id).await;
+    assert_eq!(again["access_token"], after["access_token"], "no second refresh while fresh");
+    env.vault.clock.advance(Duration::from_secs(3600));
+    let (status, third) = token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::OK, "{third}");
+    let log = refreshes(&env, Provider::Zoom);
+    assert_eq!(log.len(), 2);
+    assert_ne!(log[1].refresh_token, log[0].refresh_token, "the rotated token was persisted and used");
+    assert_eq!(log[1].outcome_status, 200);
+    assert_eq!(env.grant(&grant_id).await["status"], "active");
+}
+
+async fn concurrent_token_requests_share_one_refresh(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    env.vault.clock.advance(Duration::from_secs(3600));
+    let env = std::sync::Arc::new(env);
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let env = env.clone();
+        let grant_id = grant_id.clone();
+        tasks.push(tokio::spawn(async move { token(&env, &grant_id).await }));
+    }
+    let mut tokens = std::collections::HashSet::new();
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        tokens.insert(body["access_token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(tokens.len(), 1, "every caller got the same new token");
+    let log = refreshes(&env, Provider::Zoom);
+    assert_eq!(log.len(), 1, "exactly one refresh reached the provider");
+    let used = log[0].refresh_token.clone().unwrap();
+    assert_eq!(
+        env.fakes
+            .control()
+            .token_requests(Provider::Zoom)
+            .iter()
+            .filter(|r| r.refresh_token.as_deref() == Some(used.as_str()))
+            .count(),
+        1
+    );
+}
+
+fn expires_at_seconds(grant: &Value) -> i64 {
+    time::OffsetDateTime::parse(grant["expires_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .unix_timestamp()
+}
+
+async fn quirk_01_dialpad_refresh_expires_in_seconds_epoch_past_and_absurd(env: ConnectEnv) {
+    env.configure_dialpad("production", None).await;
+    let grant_id = env.connect_ok("user-1", "dialpad-production").await;
+    let control = env.fakes.control();
+    let refresh_with = async |variant: Option<Variant>, raw: Option<i64>| {
+        if let Some(v) = variant {
+            control.set_variant(v);
+        }
+        control.dialpad_expires_in_raw(raw);
+        env.vault.clock.advance(Duration::from_secs(2 * 86_400));
+        let (status, body) = token(&env, &grant_id).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        (env.vault.clock_now_seconds(), expires_at_seconds(&env.grant(&grant_id).await))
+    };
+    let (now, at) = refresh_with(Some(Variant::DialpadExpiresIn(ExpiresInMode::Seconds)), None).await;
+    assert_eq!(at - now, 3600, "seconds: now + 3600");
+    let epoch = env.vault.clock_now_seconds() + 2 * 86_400 + 1800;
+    let (_, at) = refresh_with(None, Some(epoch)).await;
+    assert_eq!(at, epoch, "an epoch is that instant");
+    let (now, at) = refresh_with(None, Some(1_680_047_149)).await;
+    assert_eq!(at, now, "an epoch in the past is due at once");
+    let (now, at) = refresh_with(None, Some(epoch + 50 * 365 * 86_400)).await;
+    assert_eq!(at - now, 86_400, "an absurd value is capped at 24 h");
+}
+
+async fn quirk_04_unrefreshable_grant_needs_reauth_at_expiry(env: ConnectEnv) {
+    env.configure_dialpad("production", Some(vec!["calls:list"])).await;
+    let grant_id = env.connect_ok("user-1", "dialpad-production").await;
+    env.vault.clock.advance(Duration::from_secs(3601));
+    let report = env.vault.vault.refresh_due_grants(100).await.unwrap();
+    assert_eq!(report.needs_reauth, 1, "{report:?}");
+    let grant = env.grant(&grant_id).await;
+    assert_eq!(grant["status"], "needs_reauth");
+    assert_eq!(grant["status_reason"], "expired_without_refresh_token");
+    assert!(refreshes(&env, Provider::DialpadProduction).is_empty());
+    let (status, body) = token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(assert_error_shape(status, &body), "grant_needs_reauth");
+    // Not retried in a loop.
+    env.vault.clock.advance(Duration::from_secs(3600));
+    assert_eq!(env.vault.vault.refresh_due_grants(100).await.unwrap().due, 0);
+}
+
+async fn quirk_08_dialpad_disconnect_deauthorizes_with_the_access_token(env: ConnectEnv) {
+    env.configure_dialpad("production", None).await;
+    let grant_id = env.connect_ok("user-1", "dialpad-production").await;
+    let (_, tokens) = token(&env, &grant_id).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = env.fakes.control().token_requests(Provider::DialpadProduction)[0].clone();
+    let (status, grant) = env.api(Method::DELETE, &format!("/v1/grants/{grant_id}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{grant}");
+    assert_eq!(grant["status"], "revoked");
+    assert_eq!(grant["refreshable"], false, "tokens erased");
+    assert_eq!(env.fakes.control().calls(Provider::DialpadProduction, Endpoint::Revoke), 1);
+    assert!(!env.fakes.control().is_access_token_active(Provider::DialpadProduction, &access));
+    let _ = refresh;
+    let (status, body) = token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert_eq!(assert_error_shape(status, &body), "grant_revoked");
+    // Idempotent: a second delete is fine and calls nobody.
+    let (status, _) = env.api(Method::DELETE, &format!("/v1/grants/{grant_id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(env.fakes.control().calls(Provider::DialpadProduction, Endpoint::Revoke), 1);
+}
+
+async fn quirk_11_zoom_lost_refresh_response_is_retried_once_then_needs_reauth(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    env.vault.clock.advance(Duration::from_secs(3600));
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Token, Fault::DropAfterCommit, 1);
+    let (status, body) = token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(assert_error_shape(status, &body), "grant_needs_reauth");
+    let log = refreshes(&env, Provider::Zoom);
+    assert_eq!(log.len(), 2, "the old refresh token was sent twice at most");
+    assert_eq!(log[0].refresh_token, log[1].refresh_token);
+    assert_eq!(log[1].outcome_status, 400);
+    let grant = env.grant(&grant_id).await;
+    assert_eq!(grant["status"], "needs_reauth");
+    assert_eq!(grant["status_reason"], "refresh_response_lost");
+    // Reconnecting the same account revives the same grant.
+    assert_eq!(env.connect_ok("user-1", "zoom").await, grant_id);
+    assert_eq!(env.grant(&grant_id).await["status"], "active");
+}
+
+async fn quirk_18_zoom_disconnect_revokes_and_already_invalid_counts_as_done(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let first = env.connect_ok("user-1", "zoom").await;
+    let (status, grant) = env.api(Method::DELETE, &format!("/v1/grants/{first}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{grant}");
+    assert_eq!(grant["status"], "revoked");
+    assert!(env.fakes.control().calls(Provider::Zoom, Endpoint::Revoke) >= 1);
+    // The user already removed the app at Zoom: revocation of dead tokens still completes.
+    let second = env.connect_ok("user-2", "zoom").await;
+    let zoe = tokenvault_fakes::FakeUser::default_for(Provider::Zoom);
+    env.fakes.control().revoke_all_for_user(Provider::Zoom, &zoe.id);
+    let (status, grant) = env.api(Method::DELETE, &format!("/v1/grants/{second}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{grant}");
+    assert_eq!(grant["status"], "revoked");
+}
+
+async fn quirk_22_aircall_is_never_scheduled_and_a_401_means_reauth(env: ConnectEnv) {
+    env.configure_aircall().await;
+    let grant_id = env.connect_ok("user-1", "aircall").await;
+    let grant = env.grant(&grant_id).await;
+    assert!(grant["next_refresh_at"].is_null(), "{grant}");
+    env.vault.clock.advance(Duration::from_secs(365 * 86_400));
+    assert_eq!(env.vault.vault.refresh_due_grants(100).await.unwrap().due, 0);
+    let (status, _) = token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::OK, "a permanent token is served a year later");
+    let (status, verified) = env.api(Method::POST, &format!("/v1/grants/{grant_id}/verify"), None).await;
+    assert_eq!((status, verified["status"].as_str()), (StatusCode::OK, Some("active")));
+    // The admin uninstalls the app in Aircall: the API answers 401.
+    env.fakes
+        .control()
+        .revoke_all_for_user(Provider::Aircall, &tokenvault_fakes::FakeUser::default_for(Provider::Aircall).id);
+    let (_, verified) = env.api(Method::POST, &format!("/v1/grants/{grant_id}/verify"), None).await;
+    assert_eq!(verified["status"], "needs_reauth");
+    assert_eq!(verified["status_reason"], "provider_rejected_token");
+}
+
+async fn quirk_24_aircall_disconnect_failure_keeps_tokens_and_can_be_retried(env: ConnectEnv) {
+    env.configure_aircall().await;
+    let grant_id = env.connect_ok("user-1", "aircall").await;
+    env.fakes.control().inject(
+        Provider::Aircall,
+        Endpoint::Disable,
+        Fault::Status { status: 503, body: "{}".into(), retry_after: None },
+        1,
+    );
+    let (status, body) = env.api(Method::DELETE, &format!("/v1/grants/{grant_id}"), None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(assert_error_shape(status, &body), "revoke_failed");
+    let grant = env.grant(&grant_id).await;
+    assert_eq!(grant["status"], "revoke_failed");
+    // Tokens are kept: the retry can still authenticate to Aircall.
+    let (status, grant) = env.api(Method::DELETE, &format!("/v1/grants/{grant_id}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{grant}");
+    assert_eq!(grant["status"], "revoked");
+    assert_eq!(env.fakes.control().calls(Provider::Aircall, Endpoint::Disable), 2);
+}
+
+async fn quirk_30_invalid_grant_marks_needs_reauth_without_retry_storm(env: ConnectEnv) {
+    env.configure_generic("generic-secret").await;
+    let grant_id = env.connect_ok("user-1", "generic").await;
+    env.fakes.control().inject(
+        Provider::Generic,
+        Endpoint::Token,
+        Fault::Status {
+            status: 400,
+            body: r#"{"error":"invalid_grant","error_description":"revoked"}"#.into(),
+            retry_after: None,
+        },
+        10,
+    );
+    env.vault.clock.advance(Duration::from_secs(3600));
+    for _ in 0..3 {
+        let (status, body) = token(&env, &grant_id).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    }
+    env.vault.vault.refresh_due_grants(100).await.unwrap();
+    // One exchange at connect, then exactly one refresh attempt (answered by the injected fault).
+    assert_eq!(env.fakes.control().calls(Provider::Generic, Endpoint::Token), 2, "one attempt, no storm");
+    assert_eq!(env.grant(&grant_id).await["status_reason"], "refresh_token_rejected");
+}
+
+async fn quirk_30_transient_failures_back_off_honour_retry_after_and_keep_the_grant(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    env.vault.clock.advance(Duration::from_secs(3600));
+    env.fakes.control().inject(
+        Provider::Zoom,
+        Endpoint::Token,
+        Fault::Status { status: 429, body: "{}".into(), retry_after: Some(120) },
+        1,
+    );
+    let (status, body) = env
+        .vault
+        .http
+        .post(env.vault.url(&format!("/v1/grants/{grant_id}/token")))
+        .bearer_auth(&env.key)
+        .send()
+        .await
+        .map(|r| {
+            let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            (r.status(), retry)
+        })
+        .unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.unwrap() >= 119, "Retry-After honours the provider's: {body:?}");
+    // Before retry_at, nobody hits the provider again.
+    for _ in 0..3 {
+        let (status, _) = token(&env, &grant_id).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    env.vault.vault.refresh_due_grants(100).await.unwrap();
+    assert_eq!(env.fakes.control().calls(Provider::Zoom, Endpoint::Token), 2, "exchange + one refresh attempt");
+    let grant = env.grant(&grant_id).await;
+    assert_eq!(grant["status"], "active");
+    assert_eq!(grant["last_error"], "provider_unavailable");
+    // A 5xx then a network failure: still not dead.
+    env.vault.clock.advance(Duration::from_secs(121));
+    env.fakes.control().inject(
+        Provider::Zoom,
+        Endpoint::Token,
+        Fault::Status { status: 502, body: "bad gateway".into(), retry_after: None },
+        1,
+    );
+    let (status, _) = token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    env.vault.clock.advance(Duration::from_secs(20 * 60));
+    // Two lost connections: the one allowed retry is lost too, so the grant backs off.
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Token, Fault::DropConnection, 2);
+    let (status, _) = token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(env.grant(&grant_id).await["status"], "active");
+    assert_eq!(env.grant(&grant_id).await["last_error"], "response_lost");
+    // Once the provider is back, the grant refreshes normally.
+    env.vault.clock.advance(Duration::from_secs(20 * 60));
+    let (status, body) = token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let grant = env.grant(&grant_id).await;
+    assert!(grant.get("last_error").is_none_or(Value::is_null), "{grant}");
+    // A single lost connection (nothing processed) is absorbed by the one retry.
+    env.vault.clock.advance(Duration::from_secs(3600));
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Token, Fault::DropConnection, 1);
+    let (status, body) = token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn background_refresher_refreshes_a_thousand_grants_before_expiry(env: ConnectEnv) {
+    const GRANTS: usize = 1000;
+    env.configure_dialpad("production", None).await;
+    let control = env.fakes.control();
+    // Lifetimes spread over the next hour.
+    let env = std::sync::Arc::new(env);
+    for batch in 0..(GRANTS / 50) {
+        control.set_variant(Variant::AccessTokenLifetime {
+            provider: Provider::DialpadProduction,
+            seconds: Some(60 + batch as u64 * 175),
+        });
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let env = env.clone();
+            tasks.push(tokio::spawn(async move {
+                env.connect_ok(&format!("user-{batch}-{i}"), "dialpad-production").await
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+    }
+    control.set_variant(Variant::AccessTokenLifetime { provider: Provider::DialpadProduction, seconds: Some(3600) });
+    let mut refreshed = 0;
+    for _ in 0..(60 * 2) {
+        env.vault.clock.advance(Duration::from_secs(30));
+        let report = env.vault.vault.refresh_due_grants(2000).await.unwrap();
+        refreshed += report.refreshed;
+        assert_eq!(report.failed + report.retry_later + report.needs_reauth, 0, "{report:?}");
+        assert!(report.max_concurrency_seen <= 4, "concurrency bound: {report:?}");
+        // No grant is ever past its expiry.
+        let now = env.vault.clock_now_seconds();
+        let expired = count_expired(&env, now).await;
+        assert_eq!(expired, 0, "grants expired unrefreshed at t+{}s", now);
+    }
+    assert!(refreshed >= GRANTS, "every grant refreshed at least once: {refreshed}");
+    assert!(refreshes(&env, Provider::DialpadProduction).len() >= GRANTS);
+}
+
+async fn count_expired(env: &ConnectEnv, now: i64) -> usize {
+    let mut expired = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let path = match &after {
+            Some(a) => format!("/v1/grants?limit=200&after={a}"),
+            None => "/v1/grants?limit=200".into(),
+        };
+        let (_, page) = env.api(Method::GET, &path, None).await;
+        for grant in page["data"].as_array().unwrap() {
+            if grant["status"] != "active" || expires_at_seconds(grant) <= now {
+                expired += 1;
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => after = Some(cursor.to_owned()),
+            None => return expired,
+        }
+    }
+}
+
+async fn grants_api_lists_filters_and_isolates_apps(env: ConnectEnv) {
+    env.configure_zoom().await;
+    env.configure_aircall().await;
+    let zoom = env.connect_ok("user-1", "zoom").await;
+    let aircall = env.connect_ok("user-2", "aircall").await;
+    let (_, page) = env.api(Method::GET, "/v1/grants?provider=aircall", None).await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 1);
+    assert_eq!(page["data"][0]["id"], aircall.as_str());
+    let (_, page) = env.api(Method::GET, "/v1/grants?end_user_id=user-1&status=active", None).await;
+    assert_eq!(page["data"][0]["id"], zoom.as_str());
+    let (_, page) = env.api(Method::GET, "/v1/grants?limit=1", None).await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 1);
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let (_, page) = env.api(Method::GET, &format!("/v1/grants?limit=1&after={cursor}"), None).await;
+    assert_eq!(page["data"][0]["id"], aircall.as_str());
+    let (status, body) = env.api(Method::GET, "/v1/grants?status=weird", None).await;
+    assert_eq!(assert_error_shape(status, &body), "invalid_status");
+    // Another app sees nothing, cannot fetch a token, cannot disconnect.
+    let (_, other) = env.vault.new_app("other").await;
+    for (method, path) in [
+        (Method::GET, format!("/v1/grants/{zoom}")),
+        (Method::POST, format!("/v1/grants/{zoom}/token")),
+        (Method::DELETE, format!("/v1/grants/{zoom}")),
+    ] {
+        let (status, _) = env.vault.call(method, &path, Some(&other), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (_, page) = env.vault.call(Method::GET, "/v1/grants", Some(&other), None).await;
+    assert!(page["data"].as_array().unwrap().is_empty());
+    assert_eq!(env.grant(&zoom).await["status"], "active");
+}
+
+async fn quirk_30_insufficient_scope_403_is_not_expiry(env: ConnectEnv) {
+    env.configure_generic("generic-secret").await;
+    let grant_id = env.connect_ok("user-1", "generic").await;
+    env.fakes.control().inject(
+        Provider::Generic,
+        Endpoint::UserInfo,
+        Fault::Status { status: 403, body: r#"{"error":"insufficient_scope"}"#.into(), retry_after: None },
+        1,
+    );
+    let (status, body) = env.api(Method::POST, &format!("/v1/grants/{grant_id}/verify"), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(assert_error_shape(status, &body), "provider_forbidden");
+    assert_eq!(env.grant(&grant_id).await["status"], "active");
+    assert!(refreshes(&env, Provider::Generic).is_empty(), "a 403 does not trigger a refresh");
+}

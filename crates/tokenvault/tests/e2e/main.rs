@@ -1,0 +1,15 @@
+//! End-to-end tests: the real server on an ephemeral loopback port, driven over HTTP, with a
+//! real SQLite file or PostgreSQL database (and, from the connect flow on, the fake providers).
+
+mod connect_env;
+mod support;
+mod webhooks;
+
+mod connect;
+mod foundation;
+mod keys;
+mod lifecycle;
+mod log_capture;
+mod multiprocess;
+mod process;
+mod proxy;
