@@ -311,19 +311,12 @@ impl Vault {
     }
 
     /// Runs the delivery worker every `interval` until `shutdown` fires.
-    pub async fn run_webhook_worker(
-        self: Arc<Self>,
-        interval: Duration,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
-    ) {
-        loop {
+    pub async fn run_webhook_worker(self: Arc<Self>, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+        crate::periodic::run_every(interval, shutdown, || async {
             if let Err(error) = self.deliver_due_webhooks(100).await {
                 tracing::error!(error = %error, "webhook delivery pass failed");
             }
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
+        })
+        .await
     }
 }

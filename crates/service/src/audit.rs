@@ -7,6 +7,7 @@
 //! appends them in transactions of up to 500 rows. [`Vault::flush_audit`] waits until everything
 //! sent so far is stored; the binary calls it on shutdown so a clean stop loses nothing.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -314,6 +315,18 @@ impl Vault {
     pub async fn purge_audit(&self, retention: Duration) -> Result<u64, ServiceError> {
         let before = self.now().as_millis() - retention.as_millis() as i64;
         Ok(self.store.purge_audit(before).await?)
+    }
+
+    /// Deletes audit rows past `retention` once an hour until `shutdown` fires.
+    pub async fn run_audit_retention(self: Arc<Self>, retention: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+        crate::periodic::run_every(Duration::from_secs(3600), shutdown, || async {
+            match self.purge_audit(retention).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "audit rows past retention deleted"),
+                Err(error) => tracing::error!(error = %error, "audit retention purge failed"),
+            }
+        })
+        .await
     }
 }
 

@@ -19,6 +19,7 @@ mod ids;
 mod installs;
 mod key_manager;
 mod managed_secrets;
+mod periodic;
 mod policies;
 mod provider_configs;
 mod provider_webhooks;

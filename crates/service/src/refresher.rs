@@ -104,17 +104,14 @@ impl Vault {
     }
 
     /// Runs the refresher every `interval` until `shutdown` fires.
-    pub async fn run_refresher(self: Arc<Self>, interval: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        loop {
+    pub async fn run_refresher(self: Arc<Self>, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+        crate::periodic::run_every(interval, shutdown, || async {
             match self.refresh_due_grants(500).await {
                 Ok(report) if report.due > 0 => tracing::info!(?report, "refresher pass"),
                 Ok(_) => {}
                 Err(error) => tracing::error!(error = %error, "refresher pass failed"),
             }
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
+        })
+        .await
     }
 }

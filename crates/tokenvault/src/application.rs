@@ -65,24 +65,10 @@ impl Application {
         let webhooks = self
             .webhook_interval
             .map(|interval| tokio::spawn(self.vault.clone().run_webhook_worker(interval, stop_workers.subscribe())));
+        let maintenance =
+            tokio::spawn(self.vault.clone().run_audit_retention(self.audit_retention, stop_workers.subscribe()));
         let served = tokenvault_http::serve(self.listener, router, shutdown).await;
         let _ = stop_workers.send(true);
-        let retention = self.audit_retention;
-        let vault = self.vault.clone();
-        let mut stopped = stop_workers.subscribe();
-        let maintenance = tokio::spawn(async move {
-            loop {
-                match vault.purge_audit(retention).await {
-                    Ok(0) => {}
-                    Ok(purged) => tracing::info!(purged, "audit rows past retention deleted"),
-                    Err(error) => tracing::error!(error = %error, "audit retention purge failed"),
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
-                    _ = stopped.changed() => return,
-                }
-            }
-        });
         for worker in [refresher, webhooks, Some(maintenance)].into_iter().flatten() {
             let _ = worker.await;
         }

@@ -46,9 +46,22 @@ pub fn spawn(mut command: Command) -> (Child, String, Vec<String>, std::sync::mp
     (child, base, seen, rx)
 }
 
+/// Sends SIGTERM and waits for the exit; a process still alive after 60 s is killed and the test fails.
 pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    child.wait().unwrap()
+    let pid = child.id() as i32;
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let (exited, watchdog) = std::sync::mpsc::channel::<()>();
+    let guard = std::thread::spawn(move || {
+        if watchdog.recv_timeout(std::time::Duration::from_secs(60)).is_err() {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            return true;
+        }
+        false
+    });
+    let status = child.wait().unwrap();
+    let _ = exited.send(());
+    assert!(!guard.join().unwrap(), "tokenvault did not stop within 60 s of SIGTERM");
+    status
 }
 
 #[tokio::test]

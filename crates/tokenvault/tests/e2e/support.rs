@@ -76,7 +76,11 @@ impl TestVault {
             let _ = tx.send(());
         }
         if let Some(server) = self.server.take() {
-            server.await.unwrap();
+            // A shutdown that hangs is a bug: fail loudly instead of stalling the whole suite.
+            tokio::time::timeout(std::time::Duration::from_secs(60), server)
+                .await
+                .expect("the server did not shut down within 60 s")
+                .unwrap();
         }
     }
 
