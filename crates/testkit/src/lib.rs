@@ -57,7 +57,11 @@ impl TestDatabase {
             if required {
                 panic!("PostgreSQL is required ({REQUIRE_POSTGRES_VAR}=1) but {admin_url} is not usable: {err}");
             }
-            eprintln!(
+            // Written to the process's stderr directly: `eprintln!` would be captured by the test
+            // harness and hidden for a test that passes, and a skip must never be silent.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n*** SKIPPED: PostgreSQL test, because {admin_url} is not usable ({err}). \
                  Set {POSTGRES_URL_VAR}, and {REQUIRE_POSTGRES_VAR}=1 to make this a failure. ***\n"
             );

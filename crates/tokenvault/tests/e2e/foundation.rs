@@ -15,6 +15,7 @@ on_both_backends!(
     bad_ids_unknown_routes_and_wrong_methods_get_json_errors,
     apps_and_keys_can_be_listed_paginated_and_deleted,
     data_survives_a_restart,
+    readiness_fails_when_the_database_is_unreachable,
 );
 
 async fn health_and_readiness_answer_with_request_ids(vault: TestVault) {
@@ -208,4 +209,16 @@ async fn data_survives_a_restart(vault: TestVault) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["id"], app_id.as_str());
     assert_eq!(body["name"], "durable");
+}
+
+async fn readiness_fails_when_the_database_is_unreachable(vault: TestVault) {
+    // Liveness and readiness differ: the process is up, but without its database it is not ready.
+    vault.vault.store().close().await;
+    let response = vault.http.get(vault.url("/readyz")).send().await.unwrap();
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(assert_error_shape(status, &body), "not_ready");
+    let response = vault.http.get(vault.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
 }

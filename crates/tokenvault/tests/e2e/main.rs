@@ -13,3 +13,4 @@ mod log_capture;
 mod multiprocess;
 mod process;
 mod proxy;
+mod restart;

@@ -48,8 +48,13 @@ pub fn spawn(mut command: Command) -> (Child, String, Vec<String>, std::sync::mp
 
 /// Sends SIGTERM and waits for the exit; a process still alive after 60 s is killed and the test fails.
 pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    signal_and_wait(child, libc::SIGTERM)
+}
+
+/// Sends `signal` and waits for the exit; a process still alive after 60 s is killed and the test fails.
+pub fn signal_and_wait(child: &mut Child, signal: i32) -> std::process::ExitStatus {
     let pid = child.id() as i32;
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    unsafe { libc::kill(pid, signal) };
     let (exited, watchdog) = std::sync::mpsc::channel::<()>();
     let guard = std::thread::spawn(move || {
         if watchdog.recv_timeout(std::time::Duration::from_secs(60)).is_err() {
@@ -60,7 +65,7 @@ pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
     });
     let status = child.wait().unwrap();
     let _ = exited.send(());
-    assert!(!guard.join().unwrap(), "tokenvault did not stop within 60 s of SIGTERM");
+    assert!(!guard.join().unwrap(), "tokenvault did not stop within 60 s of the signal");
     status
 }
 
@@ -197,4 +202,52 @@ async fn keys_rotate_from_the_cli_while_the_server_serves() {
     let keys: serde_json::Value = serde_json::from_str(&run(&["keys", "list"])).unwrap();
     assert_eq!(keys[1]["sealed_values"], 1, "the update was sealed with the new key: {keys}");
     assert!(terminate(&mut child).success());
+}
+
+/// Runs a CLI command against a data directory; returns stdout, failing the test on a non-zero exit.
+fn cli(data_dir: &std::path::Path, args: &[&str]) -> String {
+    let output = tokenvault().args(args).arg("--data-dir").arg(data_dir).output().unwrap();
+    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn environment_beats_the_config_file_the_cli_manages_apps_and_keys_and_sigint_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let from_file = dir.path().join("from-file");
+    let from_env = dir.path().join("from-env");
+    let config = dir.path().join("tokenvault.toml");
+    std::fs::write(&config, format!("data_dir = {:?}\nlog_format = \"json\"\n", from_file.display().to_string()))
+        .unwrap();
+    let mut command = tokenvault();
+    command.env("TOKENVAULT_DATA_DIR", &from_env).args(["serve", "--listen", "127.0.0.1:0", "--config"]).arg(&config);
+    let (mut child, base, startup_logs, _) = spawn(command);
+    // The environment variable won over the file; the file still supplied what nothing else set.
+    assert!(from_env.join("master.key").exists());
+    assert!(!from_file.exists());
+    assert!(startup_logs.iter().any(|line| line.starts_with('{')), "{startup_logs:?}");
+
+    // Every app and key command works beside the running server, on the same database.
+    let app: serde_json::Value = serde_json::from_str(&cli(&from_env, &["apps", "create", "ops"])).unwrap();
+    let app_id = app["id"].as_str().unwrap();
+    let key = cli(&from_env, &["api-keys", "create", app_id]).trim().to_owned();
+    let http = reqwest::Client::new();
+    let response = http.get(format!("{base}/v1/app")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let listed = cli(&from_env, &["api-keys", "list", app_id]);
+    assert!(!listed.contains(&key), "a listing never shows the secret");
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let keys = listed.as_array().or_else(|| listed["data"].as_array()).expect("a list of keys");
+    assert_eq!(keys.len(), 1, "{listed}");
+    let key_id = keys[0]["id"].as_str().unwrap();
+
+    cli(&from_env, &["api-keys", "revoke", app_id, key_id]);
+    let response = http.get(format!("{base}/v1/app")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(response.status(), 401, "a key revoked from the CLI stops working at once");
+
+    cli(&from_env, &["apps", "delete", app_id]);
+    assert!(!cli(&from_env, &["apps", "list"]).contains(app_id));
+
+    assert!(signal_and_wait(&mut child, libc::SIGINT).success(), "SIGINT is a graceful shutdown too");
 }
