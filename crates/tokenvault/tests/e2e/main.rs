@@ -2,6 +2,7 @@
 //! real SQLite file or PostgreSQL database (and, from the connect flow on, the fake providers).
 
 mod connect_env;
+mod fake_peek;
 mod support;
 mod webhooks;
 
@@ -13,3 +14,4 @@ mod log_capture;
 mod multiprocess;
 mod process;
 mod proxy;
+mod refresher;
