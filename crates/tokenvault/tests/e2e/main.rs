@@ -2,6 +2,7 @@
 //! real SQLite file or PostgreSQL database (and, from the connect flow on, the fake providers).
 
 mod connect_env;
+mod disconnect_failures;
 mod fake_peek;
 mod support;
 mod webhooks;
