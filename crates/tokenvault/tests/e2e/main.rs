@@ -14,5 +14,6 @@ mod lifecycle;
 mod log_capture;
 mod multiprocess;
 mod process;
+mod provider_verdicts;
 mod proxy;
 mod refresher;
