@@ -163,14 +163,33 @@ async fn quirk_08_dialpad_disconnect_deauthorizes_with_the_access_token(env: Con
     let grant_id = env.connect_ok("user-1", "dialpad-production").await;
     let (_, tokens) = token(&env, &grant_id).await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
-    let refresh = env.fakes.control().token_requests(Provider::DialpadProduction)[0].clone();
+    let refresh = crate::fake_peek::current_refresh_token(
+        &env,
+        &grant_id,
+        Provider::DialpadProduction,
+        tokenvault_fakes::Host::DialpadProduction,
+    )
+    .await;
+    let control = env.fakes.control();
+    assert!(control.is_access_token_active(Provider::DialpadProduction, &access));
+    assert!(control.is_refresh_token_active(Provider::DialpadProduction, &refresh));
     let (status, grant) = env.api(Method::DELETE, &format!("/v1/grants/{grant_id}"), None).await;
     assert_eq!(status, StatusCode::OK, "{grant}");
     assert_eq!(grant["status"], "revoked");
     assert_eq!(grant["refreshable"], false, "tokens erased");
-    assert_eq!(env.fakes.control().calls(Provider::DialpadProduction, Endpoint::Revoke), 1);
-    assert!(!env.fakes.control().is_access_token_active(Provider::DialpadProduction, &access));
-    let _ = refresh;
+    assert_eq!(control.calls(Provider::DialpadProduction, Endpoint::Revoke), 1);
+    // An empty body with the Bearer access token; the 204 counts as done.
+    let deauthorize = control
+        .requests(tokenvault_fakes::Host::DialpadProduction)
+        .into_iter()
+        .find(|r| r.path == "/oauth2/deauthorize")
+        .unwrap();
+    assert_eq!(deauthorize.method, "POST");
+    assert_eq!(deauthorize.header("authorization"), Some(format!("Bearer {access}").as_str()));
+    assert!(deauthorize.body.is_empty());
+    // Dialpad now rejects both tokens.
+    assert!(!control.is_access_token_active(Provider::DialpadProduction, &access));
+    assert!(!control.is_refresh_token_active(Provider::DialpadProduction, &refresh));
     let (status, body) = token(&env, &grant_id).await;
     assert_eq!(status, StatusCode::GONE);
     assert_eq!(assert_error_shape(status, &body), "grant_revoked");
@@ -220,11 +239,18 @@ async fn quirk_22_aircall_is_never_scheduled_and_a_401_means_reauth(env: Connect
     env.configure_aircall().await;
     let grant_id = env.connect_ok("user-1", "aircall").await;
     let grant = env.grant(&grant_id).await;
-    assert!(grant["next_refresh_at"].is_null(), "{grant}");
+    assert!(grant["expires_at"].is_null(), "a permanent token: {grant}");
+    assert!(grant["next_refresh_at"].is_null(), "never scheduled: {grant}");
+    assert_eq!(grant["refreshable"], false, "{grant}");
+    let (_, first) = token(&env, &grant_id).await;
+    assert!(first["expires_at"].is_null(), "{first}");
     env.vault.clock.advance(Duration::from_secs(365 * 86_400));
     assert_eq!(env.vault.vault.refresh_due_grants(100).await.unwrap().due, 0);
-    let (status, _) = token(&env, &grant_id).await;
+    let (status, later) = token(&env, &grant_id).await;
     assert_eq!(status, StatusCode::OK, "a permanent token is served a year later");
+    assert_eq!(later["access_token"], first["access_token"], "the same token, never refreshed");
+    assert!(refreshes(&env, Provider::Aircall).is_empty());
+    assert!(env.grant(&grant_id).await["next_refresh_at"].is_null());
     let (status, verified) = env.api(Method::POST, &format!("/v1/grants/{grant_id}/verify"), None).await;
     assert_eq!((status, verified["status"].as_str()), (StatusCode::OK, Some("active")));
     // The admin uninstalls the app in Aircall: the API answers 401.

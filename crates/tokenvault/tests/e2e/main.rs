@@ -2,6 +2,8 @@
 //! real SQLite file or PostgreSQL database (and, from the connect flow on, the fake providers).
 
 mod connect_env;
+mod disconnect_failures;
+mod fake_peek;
 mod support;
 mod webhooks;
 
@@ -12,5 +14,7 @@ mod lifecycle;
 mod log_capture;
 mod multiprocess;
 mod process;
+mod provider_verdicts;
 mod proxy;
+mod refresher;
 mod restart;
