@@ -250,7 +250,8 @@ mod tests {
 
     #[test]
     fn an_override_can_change_the_preference_or_pin_one_style() {
-        let preferred = load_with("dialpad.toml", "id = \"dialpad\"\n[token]\npreferred_client_auth = \"basic\"\n").unwrap();
+        let preferred =
+            load_with("dialpad.toml", "id = \"dialpad\"\n[token]\npreferred_client_auth = \"basic\"\n").unwrap();
         let dialpad = preferred.get("dialpad").unwrap();
         assert_eq!(dialpad.token.client_auth, ClientAuthSupport::Either);
         assert_eq!(dialpad.token.client_auth_used(), Some(ClientAuth::Basic));
@@ -275,7 +276,8 @@ mod tests {
 
     #[test]
     fn the_authorize_method_is_required_and_only_redirect_get_is_supported() {
-        let post = load_with("zoom.toml", "id = \"zoom\"\n[authorize]\nmethod = \"form_post\"\n").unwrap_err().to_string();
+        let post =
+            load_with("zoom.toml", "id = \"zoom\"\n[authorize]\nmethod = \"form_post\"\n").unwrap_err().to_string();
         assert!(post.contains("form_post") && post.contains("redirect_get"), "{post}");
         let missing = include_str!("../catalog/custom.toml")
             .replace("id = \"custom\"", "id = \"acme\"")

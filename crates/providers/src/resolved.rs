@@ -110,7 +110,10 @@ impl ResolvedProvider {
             ))
         })?;
         let client_auth = definition.token.client_auth_used().ok_or_else(|| {
-            ProviderError::Config(format!("provider `{}` accepts either client authentication but prefers none", definition.id))
+            ProviderError::Config(format!(
+                "provider `{}` accepts either client authentication but prefers none",
+                definition.id
+            ))
         })?;
         Ok(ResolvedProvider {
             client_auth,
