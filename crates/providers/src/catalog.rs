@@ -129,6 +129,9 @@ fn validate(def: &ProviderDefinition) -> Result<(), CatalogError> {
     if def.authorize.scope_style == ScopeStyle::Fixed && def.authorize.fixed_scope.is_none() {
         return Err(invalid(id, "`scope_style = \"fixed\"` needs `fixed_scope`"));
     }
+    if def.token.client_auth_used().is_none() {
+        return Err(invalid(id, "`client_auth = \"either\"` needs `preferred_client_auth` (`basic` or `body`)"));
+    }
     for (env, endpoints) in &def.environments {
         let urls = [
             Some(&endpoints.authorize_url),
@@ -180,7 +183,11 @@ mod tests {
         let zoom = catalog.get("zoom").unwrap();
         assert_eq!(zoom.authorize.scope_style, ScopeStyle::None);
         assert_eq!(zoom.token.refresh, RefreshStyle::Rotating);
-        assert_eq!(zoom.token.client_auth, ClientAuth::Basic);
+        assert_eq!(zoom.token.client_auth, ClientAuthSupport::Basic);
+        assert_eq!(zoom.token.client_auth_used(), Some(ClientAuth::Basic));
+        for provider in catalog.all() {
+            assert_eq!(provider.authorize.method, AuthorizeMethod::RedirectGet, "{}", provider.id);
+        }
         let aircall = catalog.get("aircall").unwrap();
         assert_eq!(aircall.token.encoding, TokenEncoding::Json);
         assert_eq!(aircall.authorize.fixed_scope.as_deref(), Some("public_api"));
@@ -224,5 +231,58 @@ mod tests {
         std::fs::write(dir.path().join("zoom.toml"), "id = \"zoom\"\n[token]\nencodng = \"json\"\n").unwrap();
         let err = Catalog::load(Some(dir.path())).unwrap_err().to_string();
         assert!(err.contains("encodng"), "{err}");
+    }
+
+    fn load_with(file: &str, contents: &str) -> Result<Catalog, CatalogError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(file), contents).unwrap();
+        Catalog::load(Some(dir.path()))
+    }
+
+    /// Quirk 2: Dialpad accepts either style; the vault sends body credentials by default.
+    #[test]
+    fn dialpad_accepts_either_client_auth_and_prefers_body() {
+        let dialpad = Catalog::built_in().get("dialpad").unwrap();
+        assert_eq!(dialpad.token.client_auth, ClientAuthSupport::Either);
+        assert_eq!(dialpad.token.preferred_client_auth, Some(ClientAuth::Body));
+        assert_eq!(dialpad.token.client_auth_used(), Some(ClientAuth::Body));
+    }
+
+    #[test]
+    fn an_override_can_change_the_preference_or_pin_one_style() {
+        let preferred =
+            load_with("dialpad.toml", "id = \"dialpad\"\n[token]\npreferred_client_auth = \"basic\"\n").unwrap();
+        let dialpad = preferred.get("dialpad").unwrap();
+        assert_eq!(dialpad.token.client_auth, ClientAuthSupport::Either);
+        assert_eq!(dialpad.token.client_auth_used(), Some(ClientAuth::Basic));
+        // A fixed style wins over a preference inherited from the built-in definition.
+        let pinned = load_with("dialpad.toml", "id = \"dialpad\"\n[token]\nclient_auth = \"basic\"\n").unwrap();
+        assert_eq!(pinned.get("dialpad").unwrap().token.client_auth_used(), Some(ClientAuth::Basic));
+    }
+
+    #[test]
+    fn either_without_a_preference_is_refused() {
+        let custom = include_str!("../catalog/custom.toml")
+            .replace("id = \"custom\"", "id = \"acme\"")
+            .replace("client_auth = \"basic\"", "client_auth = \"either\"");
+        let err = load_with("acme.toml", &custom).unwrap_err().to_string();
+        assert!(err.contains("preferred_client_auth"), "{err}");
+        let bogus = include_str!("../catalog/custom.toml")
+            .replace("id = \"custom\"", "id = \"acme\"")
+            .replace("client_auth = \"basic\"", "client_auth = \"header\"");
+        let err = load_with("acme.toml", &bogus).unwrap_err().to_string();
+        assert!(err.contains("header"), "{err}");
+    }
+
+    #[test]
+    fn the_authorize_method_is_required_and_only_redirect_get_is_supported() {
+        let post =
+            load_with("zoom.toml", "id = \"zoom\"\n[authorize]\nmethod = \"form_post\"\n").unwrap_err().to_string();
+        assert!(post.contains("form_post") && post.contains("redirect_get"), "{post}");
+        let missing = include_str!("../catalog/custom.toml")
+            .replace("id = \"custom\"", "id = \"acme\"")
+            .replace("method = \"redirect_get\"", "");
+        let err = load_with("acme.toml", &missing).unwrap_err().to_string();
+        assert!(err.contains("method"), "{err}");
     }
 }

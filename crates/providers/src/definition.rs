@@ -75,10 +75,22 @@ pub struct Endpoints {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeRules {
+    /// How the user reaches the provider's consent page.
+    pub method: AuthorizeMethod,
     pub scope_style: ScopeStyle,
     #[serde(default)]
     pub fixed_scope: Option<String>,
     pub pkce: PkceSupport,
+}
+
+/// How the authorization request is made. Only a browser redirect with a GET query (RFC 6749
+/// §4.1.1) is supported; naming it makes a definition that needs anything else (a form POST,
+/// pushed authorization requests) fail to load instead of silently behaving differently.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthorizeMethod {
+    /// `302`/`303` to `authorize_url?response_type=code&...`.
+    RedirectGet,
 }
 
 /// How the authorize URL carries scopes.
@@ -104,7 +116,12 @@ pub enum PkceSupport {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRules {
-    pub client_auth: ClientAuth,
+    /// What the provider accepts at its token endpoint.
+    pub client_auth: ClientAuthSupport,
+    /// With `client_auth = "either"`: the style the vault sends. Ignored when `client_auth`
+    /// names one style, so an override can pin `basic` or `body` outright.
+    #[serde(default)]
+    pub preferred_client_auth: Option<ClientAuth>,
     pub encoding: TokenEncoding,
     pub send_redirect_uri: bool,
     pub expires_in: ExpiresInStyle,
@@ -127,7 +144,28 @@ fn default_assumed_lifetime() -> u64 {
     3600
 }
 
-/// Where client credentials go at the token endpoint.
+impl TokenRules {
+    /// The client authentication the vault uses at this provider's token endpoint.
+    pub fn client_auth_used(&self) -> Option<ClientAuth> {
+        match self.client_auth {
+            ClientAuthSupport::Basic => Some(ClientAuth::Basic),
+            ClientAuthSupport::Body => Some(ClientAuth::Body),
+            ClientAuthSupport::Either => self.preferred_client_auth,
+        }
+    }
+}
+
+/// The client authentication styles a provider's token endpoint accepts.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthSupport {
+    Basic,
+    Body,
+    /// Both are accepted (Dialpad); `preferred_client_auth` says which the vault sends.
+    Either,
+}
+
+/// Where the vault puts client credentials at the token endpoint.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuth {

@@ -109,8 +109,14 @@ impl ResolvedProvider {
                 known.join(", ")
             ))
         })?;
+        let client_auth = definition.token.client_auth_used().ok_or_else(|| {
+            ProviderError::Config(format!(
+                "provider `{}` accepts either client authentication but prefers none",
+                definition.id
+            ))
+        })?;
         Ok(ResolvedProvider {
-            client_auth: definition.token.client_auth,
+            client_auth,
             pkce: definition.authorize.pkce,
             expected_issuer: None,
             environment,

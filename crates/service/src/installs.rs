@@ -4,7 +4,9 @@
 //! the app has set an `install_return_url`; after the code exchange it holds the tokens sealed
 //! as a *pending install* and sends the browser to that URL with a one-time `claim` token. The
 //! app, which knows who is logged in, claims it for one of its end users within 15 minutes
-//! (`POST /v1/installs/claim`). Unclaimed installs are erased. So every grant has an owner.
+//! (`POST /v1/installs/claim`). Unclaimed installs have their sealed tokens erased by a periodic
+//! sweep ([`Vault::run_install_sweeper`]), so no token outlives its claim window by more than one
+//! sweep interval. So every grant has an owner, and no ownerless token is kept.
 
 use std::time::Duration;
 
@@ -22,6 +24,8 @@ use crate::{IdKind, ServiceError, Vault};
 
 const CLAIM_PURPOSE: &str = "tokenvault/install-claim";
 const CLAIM_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// How often unclaimed installs are looked for: tokens outlive their window by at most this.
+pub const INSTALL_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,18 +115,26 @@ impl Vault {
     /// The app binds a pending install to one of its end users, creating the grant.
     pub async fn claim_install(&self, app_id: &str, input: ClaimInstallInput) -> Result<ClaimedInstall, ServiceError> {
         let end_user_id = validate_end_user_id(&input.end_user_id)?;
-        let invalid =
-            || ServiceError::invalid("invalid_claim", "the install claim is unknown, expired or already used");
+        // Another app's claim is indistinguishable from a made-up one: the lookup is app-scoped.
+        let unknown = || ServiceError::NotFound { what: "install claim" };
         if !input.claim.starts_with("tvi_") || input.claim.len() > 100 {
-            return Err(invalid());
+            return Err(unknown());
         }
         let pending = self
             .store
             .find_pending_install(app_id, &hash_secret(CLAIM_PURPOSE, &input.claim))
             .await
-            .map_err(|_| invalid())?;
-        let (Some(access_sealed), true) = (pending.access_token.clone(), pending.claimed_at.is_none()) else {
-            return Err(invalid());
+            .map_err(ServiceError::from_store("install claim"))?;
+        let expired = || ServiceError::Gone {
+            code: "claim_expired",
+            message: "the install was not claimed within 15 minutes and its tokens were erased; install again".into(),
+        };
+        if pending.claimed_at.is_some() {
+            return Err(ServiceError::conflict("claim_already_used", "this install was already claimed"));
+        }
+        let access_sealed = match pending.access_token.clone() {
+            Some(sealed) if pending.claim_expires_at > self.now().as_millis() => sealed,
+            _ => return Err(expired()),
         };
         let access = self.keys.open(&install_context(&pending.id, "access_token"), &access_sealed).await?;
         let refresh = match &pending.refresh_token {
@@ -130,7 +142,8 @@ impl Vault {
             None => None,
         };
         if !self.store.claim_pending_install(&pending.id, self.now().as_millis()).await? {
-            return Err(invalid());
+            // Lost a race with another claim or with the window closing.
+            return Err(ServiceError::conflict("claim_already_used", "this install was already claimed or expired"));
         }
         let config = self
             .store
@@ -162,8 +175,24 @@ impl Vault {
         Ok(ClaimedInstall { grant_id })
     }
 
-    async fn erase_expired_installs(&self) -> Result<(), ServiceError> {
-        self.store.erase_expired_pending_installs(self.now().as_millis()).await?;
-        Ok(())
+    /// Erases the sealed tokens of installs whose claim window has closed; returns how many.
+    pub async fn erase_expired_installs(&self) -> Result<u64, ServiceError> {
+        Ok(self.store.erase_expired_pending_installs(self.now().as_millis()).await?)
+    }
+
+    /// Background worker: sweeps unclaimed installs every `interval` until `shutdown`.
+    pub async fn run_install_sweeper(
+        self: std::sync::Arc<Self>,
+        interval: Duration,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        crate::periodic::run_every(interval, shutdown, || async {
+            match self.erase_expired_installs().await {
+                Ok(0) => {}
+                Ok(erased) => tracing::info!(erased, "tokens of unclaimed installs erased"),
+                Err(error) => tracing::error!(error = %error, "install sweep failed"),
+            }
+        })
+        .await
     }
 }

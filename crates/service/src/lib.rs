@@ -48,7 +48,7 @@ pub use context::{Actor, CallContext};
 pub use error::ServiceError;
 pub use grants::{AccountView, GrantListQuery, GrantView};
 pub use ids::IdKind;
-pub use installs::{ClaimInstallInput, ClaimedInstall};
+pub use installs::{ClaimInstallInput, ClaimedInstall, INSTALL_SWEEP_INTERVAL};
 pub use key_manager::{KeyStatus, RotationReport};
 pub use managed_secrets::{ManagedSecretInput, ManagedSecretView};
 pub use policies::{PolicyInput, PolicyRules, PolicyView};

@@ -108,6 +108,16 @@ impl Store {
         Ok(PendingInstallRecord::from_row(&row)?)
     }
 
+    /// One pending install by id (for operators and tests; apps find installs by claim).
+    pub async fn get_pending_install(&self, id: &str) -> Result<PendingInstallRecord, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM pending_installs WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(PendingInstallRecord::from_row(&row)?)
+    }
+
     /// Claims a pending install once, erasing its tokens from this table (they move to a grant).
     pub async fn claim_pending_install(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
         let done = sqlx::query(

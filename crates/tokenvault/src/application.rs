@@ -67,9 +67,14 @@ impl Application {
             .map(|interval| tokio::spawn(self.vault.clone().run_webhook_worker(interval, stop_workers.subscribe())));
         let maintenance =
             tokio::spawn(self.vault.clone().run_audit_retention(self.audit_retention, stop_workers.subscribe()));
+        let installs = tokio::spawn(
+            self.vault
+                .clone()
+                .run_install_sweeper(tokenvault_service::INSTALL_SWEEP_INTERVAL, stop_workers.subscribe()),
+        );
         let served = tokenvault_http::serve(self.listener, router, shutdown).await;
         let _ = stop_workers.send(true);
-        for worker in [refresher, webhooks, Some(maintenance)].into_iter().flatten() {
+        for worker in [refresher, webhooks, Some(maintenance), Some(installs)].into_iter().flatten() {
             let _ = worker.await;
         }
         // Nothing recorded before the stop is lost.

@@ -4,8 +4,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tokenvault_fakes::{
-    BodyEncoding, ClientAuthMode, ConsentMode, Endpoint, ExpiresInMode, FakeUser, Fault, IdFormat, IssResponse,
-    Provider, Variant, ZoomApiUrl,
+    BodyEncoding, ClientAuthMode, ClientRegistration, ConsentMode, Endpoint, ExpiresInMode, FakeUser, IdFormat,
+    IssResponse, Provider, Variant, ZoomApiUrl,
 };
 
 use crate::connect_env::{ConnectEnv, RETURN_URL, query_of};
@@ -243,19 +243,43 @@ async fn quirk_13_zoom_basic_auth_and_redirect_uri_mismatch_is_a_configuration_e
     env.connect_ok("user-1", "zoom").await;
     let log = env.fakes.control().token_requests(Provider::Zoom);
     assert_eq!(log[0].client_auth, "basic");
-    assert_eq!(log[0].redirect_uri.as_deref(), config["redirect_uri"].as_str());
-    env.fakes.control().inject(
+    let registered = config["redirect_uri"].as_str().unwrap().to_owned();
+    assert_eq!(log[0].redirect_uri.as_deref(), Some(registered.as_str()));
+    // The Zoom app also allows a second redirect URL (say, left over from an old deployment),
+    // and the authorization is made with that one: Zoom binds the code to it, and its own
+    // check at the token endpoint rejects the vault's (different) `redirect_uri` with 4709.
+    let stale = format!("{registered}?deployment=old");
+    env.fakes.control().register_client(
         Provider::Zoom,
-        Endpoint::Token,
-        Fault::Status {
-            status: 400,
-            body: r#"{"reason":"Redirect URI mismatch.","error":"invalid_request"}"#.into(),
-            retry_after: None,
+        ClientRegistration {
+            client_id: "zoom-client".into(),
+            client_secret: "zoom-secret-1".into(),
+            redirect_uris: vec![registered.clone(), stale.clone()],
+            scopes: vec!["user:read:user".into(), "meeting:read:meeting".into()],
+            install_uri: None,
         },
-        1,
     );
-    let step = env.connect("user-2", "zoom").await;
+    let (session_id, connect_url) = env.session("user-2", &["zoom"]).await;
+    let (authorize, cookies) = env.open(&connect_url).await;
+    let mut rewritten = url::Url::parse(&authorize).unwrap();
+    let pairs: Vec<(String, String)> = rewritten
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "redirect_uri" { stale.clone() } else { v.into_owned() };
+            (k.into_owned(), v)
+        })
+        .collect();
+    rewritten.query_pairs_mut().clear().extend_pairs(pairs);
+    let callback = env.consent(rewritten.as_str()).await;
+    assert!(callback.starts_with(&stale), "{callback}");
+    let step = env.get(&callback, &cookies).await;
     assert_eq!(query_of(step.location.as_deref().unwrap())["error"], "provider_configuration_error");
+    let last = env.fakes.control().token_requests(Provider::Zoom).pop().unwrap();
+    assert_eq!(last.outcome_status, 400, "the fake's own redirect check refused the exchange");
+    assert_eq!(last.redirect_uri.as_deref(), Some(registered.as_str()));
+    let session = env.session_status(&session_id).await;
+    assert_eq!(session["status"], "failed");
+    assert_eq!(session["error"]["code"], "provider_configuration_error", "{session}");
     assert_eq!(env.grants().await.len(), 1);
 }
 
@@ -316,8 +340,8 @@ async fn quirk_20_aircall_install_is_claimed_by_an_end_user(env: ConnectEnv) {
     assert_eq!(grant["provider"], "aircall");
     // A claim works once.
     let (status, body) = env.api(Method::POST, "/v1/installs/claim", Some(claim)).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(assert_error_shape(status, &body), "invalid_claim");
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(assert_error_shape(status, &body), "claim_already_used");
     assert_eq!(env.grants().await.len(), 1);
 }
 

@@ -8,6 +8,7 @@ mod support;
 mod webhooks;
 
 mod connect;
+mod connect_more;
 mod foundation;
 mod keys;
 mod lifecycle;
