@@ -24,6 +24,10 @@ connect_tests!(
     managed_secrets_are_injected_in_each_style_and_never_readable,
     audit_records_every_action_without_secrets,
     tenant_isolation_for_proxy_and_audit,
+    proxy_audit_rows_count_request_and_response_bytes,
+    proxy_audit_row_is_written_when_the_client_disconnects_mid_stream,
+    every_proxied_call_leaves_one_audit_row_even_when_stopped_early,
+    denied_calls_never_refresh_at_the_provider,
 );
 
 async fn proxy(
@@ -485,7 +489,9 @@ async fn audit_records_every_action_without_secrets(env: ConnectEnv) {
     let denied = events.iter().find(|e| e["action"] == "policy.decision").unwrap();
     assert_eq!(denied["outcome"], "denied");
     let (_, filtered) = env.api(Method::GET, "/v1/audit?action=proxy.request&actor_id=assistant-7", None).await;
-    assert_eq!(filtered["data"].as_array().unwrap().len(), 1);
+    let outcomes: Vec<&str> =
+        filtered["data"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["success", "denied"], "the denied call is a proxy.request row too");
     let export = env.vault.http.get(env.vault.url("/v1/audit/export")).bearer_auth(&env.key).send().await.unwrap();
     assert_eq!(export.headers()["content-type"], "application/x-ndjson");
     let lines = export.text().await.unwrap();
@@ -540,4 +546,175 @@ async fn tenant_isolation_for_proxy_and_audit(env: ConnectEnv) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = proxy(&env, Method::GET, &grant_id, "/v2/echo/x", None, &[]).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// The `proxy.request` rows of the app, oldest first.
+async fn proxy_rows(env: &ConnectEnv) -> Vec<Value> {
+    let (status, page) = env.api(Method::GET, "/v1/audit?action=proxy.request&limit=1000", None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["data"].as_array().unwrap().clone()
+}
+
+/// The one `proxy.request` row of the call sent with this request id.
+async fn row_of(env: &ConnectEnv, request_id: &str) -> Value {
+    let rows: Vec<Value> = proxy_rows(env).await.into_iter().filter(|r| r["request_id"] == request_id).collect();
+    assert_eq!(rows.len(), 1, "exactly one proxy.request row for {request_id}: {rows:?}");
+    rows.into_iter().next().unwrap()
+}
+
+async fn bytes_are_counted(env: &ConnectEnv, grant_id: &str) {
+    let (status, echo) =
+        proxy(env, Method::POST, grant_id, "/v2/echo/upload", Some(vec![b'u'; 1000]), &[("x-request-id", "bytes-1")])
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    let row = row_of(env, "bytes-1").await;
+    assert_eq!(row["request_bytes"], 1000);
+    assert_eq!(row["response_bytes"].as_u64().unwrap(), echo.to_string().len() as u64, "{row}");
+    assert_eq!(row["upstream_status"], 200);
+    // A streamed response: counted as it passes, written when it ends.
+    let response = env
+        .vault
+        .http
+        .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/stream?bytes=300000&chunk=7000")))
+        .header("x-request-id", "bytes-2")
+        .bearer_auth(&env.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.bytes().await.unwrap().len(), 300_000);
+    let row = row_of(env, "bytes-2").await;
+    assert_eq!((row["request_bytes"].as_u64(), row["response_bytes"].as_u64()), (Some(0), Some(300_000)), "{row}");
+    assert_eq!(row["outcome"], "success");
+    assert!(row["detail"].is_null(), "{row}");
+}
+
+async fn proxy_audit_rows_count_request_and_response_bytes(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    bytes_are_counted(&env, &grant_id).await;
+}
+
+async fn proxy_audit_row_is_written_when_the_client_disconnects_mid_stream(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let total: u64 = 100 * 1024 * 1024;
+    let mut response = env
+        .vault
+        .http
+        .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/stream?bytes={total}&chunk=65536")))
+        .header("x-request-id", "gone-1")
+        .bearer_auth(&env.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(!response.chunk().await.unwrap().unwrap().is_empty());
+    drop(response);
+    // The server notices the closed connection in its own time: poll for the row.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let row = loop {
+        let rows: Vec<Value> = proxy_rows(&env).await.into_iter().filter(|r| r["request_id"] == "gone-1").collect();
+        if let Some(row) = rows.first() {
+            assert_eq!(rows.len(), 1);
+            break row.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no audit row after the client went away");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(row["detail"], "client_disconnected", "{row}");
+    assert_eq!(row["upstream_status"], 200);
+    let sent = row["response_bytes"].as_u64().unwrap();
+    assert!(sent >= 65_536 && sent < total, "{sent}");
+}
+
+async fn every_proxied_call_leaves_one_audit_row_even_when_stopped_early(env: ConnectEnv) {
+    let logs = crate::log_capture::start();
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let (_, token) = env.api(Method::POST, &format!("/v1/grants/{grant_id}/token"), None).await;
+    let access = token["access_token"].as_str().unwrap().to_owned();
+    let mut calls: Vec<(String, StatusCode, &str, &str)> = Vec::new();
+    let mut call = async |path: &str, method: Method, expect: (StatusCode, &'static str, &'static str)| {
+        let id = format!("stop-{}", calls.len());
+        let (status, body) = proxy(&env, method, &grant_id, path, None, &[("x-request-id", &id)]).await;
+        assert_eq!(status, expect.0, "{path}: {body}");
+        assert_eq!(assert_error_shape(status, &body), expect.1, "{path}");
+        calls.push((id, status, expect.1, expect.2));
+    };
+    // Paths that would leave the provider's API.
+    for path in ["//evil.test/", "/@evil.test", "/%2F%2Fevil.test/x", "/v2/users%2F..%2Fadmin"] {
+        call(path, Method::GET, (StatusCode::BAD_REQUEST, "invalid_proxy_path", "failure")).await;
+    }
+    call("/v2/redirect-evil", Method::GET, (StatusCode::FORBIDDEN, "upstream_redirect_refused", "failure")).await;
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Api, Fault::DropConnection, 1);
+    call("/v2/echo/x", Method::GET, (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable", "failure")).await;
+    // The token expired and the provider cannot refresh it right now.
+    env.vault.clock.advance(Duration::from_secs(2 * 3600));
+    let unavailable = Fault::Status { status: 503, body: "{}".into(), retry_after: None };
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Token, unavailable, 1);
+    call("/v2/echo/x", Method::GET, (StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable", "failure")).await;
+    policy(&env, "grant", Some(&grant_id), json!({ "methods": ["GET"] })).await;
+    call("/v2/echo/x", Method::DELETE, (StatusCode::FORBIDDEN, "policy_denied", "denied")).await;
+    drop(call);
+
+    for (id, _, code, outcome) in &calls {
+        let row = row_of(&env, id).await;
+        assert_eq!(row["outcome"], *outcome, "{id}: {row}");
+        assert_eq!(row["grant_id"], grant_id.as_str());
+        assert_eq!(row["provider"], "zoom");
+        if *outcome == "denied" {
+            assert!(row["detail"].as_str().unwrap().contains("methods"), "{row}");
+        } else {
+            assert_eq!(row["detail"], *code, "{row}");
+        }
+        assert!(row["latency_ms"].is_number() && row["request_bytes"] == 0, "{row}");
+    }
+    let redirect = row_of(&env, "stop-4").await;
+    assert_eq!((redirect["upstream_status"].as_u64(), redirect["host"].is_string()), (Some(302), true));
+    assert_eq!(row_of(&env, "stop-0").await["path"], "//evil.test/");
+    // A grant id that is not the app's: a row without any grant.
+    let (status, _) =
+        proxy(&env, Method::GET, "grt_0192f7c4e6a87b3c9d1e2f3a4b5c6d7e", "/x", None, &[("x-request-id", "stop-x")])
+            .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let row = row_of(&env, "stop-x").await;
+    assert!(row["grant_id"].is_null() && row["outcome"] == "failure", "{row}");
+
+    let mut secrets = vec![env.key.clone(), "zoom-secret-1".to_owned(), access];
+    for request in env.fakes.control().token_requests(Provider::Zoom) {
+        secrets.extend(request.refresh_token);
+        secrets.extend(request.code);
+    }
+    env.vault.vault.flush_audit().await;
+    let app_id = env.api(Method::GET, "/v1/app", None).await.1["id"].as_str().unwrap().to_owned();
+    let table = format!(
+        "{:?}",
+        env.vault.vault.store().query_audit(&app_id, &Default::default(), None, 100_000).await.unwrap()
+    );
+    let logged = logs.contents();
+    for secret in &secrets {
+        assert!(!table.contains(secret.as_str()), "a secret is in the audit table");
+        assert!(!logged.contains(secret.as_str()), "a secret is in the logs");
+    }
+}
+
+async fn denied_calls_never_refresh_at_the_provider(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let refreshes = |env: &ConnectEnv| {
+        env.fakes.control().token_requests(Provider::Zoom).iter().filter(|r| r.grant_type == "refresh_token").count()
+    };
+    let id = policy(&env, "grant", Some(&grant_id), json!({ "methods": ["GET"], "token_retrieval": false })).await;
+    // The access token has expired: any use of it would refresh first.
+    env.vault.clock.advance(Duration::from_secs(2 * 3600));
+    let (status, _) = proxy(&env, Method::POST, &grant_id, "/v2/echo/x", Some(b"{}".to_vec()), &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = env.api(Method::POST, &format!("/v1/grants/{grant_id}/token"), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(refreshes(&env), 0, "a denied caller made the vault refresh at the provider");
+    // An allowed call does refresh: the token really was due.
+    let (status, _) = proxy(&env, Method::GET, &grant_id, "/v2/echo/x", None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(refreshes(&env), 1);
+    env.api(Method::DELETE, &format!("/v1/policies/{id}"), None).await;
 }
