@@ -30,6 +30,40 @@ connect_tests!(
     denied_calls_never_refresh_at_the_provider,
 );
 
+/// Small proxy limits, so that tests can go over them quickly.
+fn small_limits(settings: &mut tokenvault::Settings) {
+    settings.proxy_limits = tokenvault_service::ProxyLimits {
+        max_request_bytes: 128 * 1024,
+        max_response_bytes: 256 * 1024,
+        response_timeout: Duration::from_secs(2),
+        idle_timeout: Duration::from_secs(2),
+    };
+}
+
+/// Like `connect_tests!`, for cases that need the vault started with [`small_limits`].
+macro_rules! small_limit_tests {
+    ($($case:ident),* $(,)?) => {
+        mod small_limits {
+            mod sqlite {
+                $(#[tokio::test] async fn $case() {
+                    let env = $crate::connect_env::ConnectEnv::start_adjusted(
+                        tokenvault_testkit::Backend::Sqlite, None, super::super::small_limits).await;
+                    if let Some(env) = env { super::super::$case(env).await }
+                })*
+            }
+            mod postgres {
+                $(#[tokio::test] async fn $case() {
+                    let env = $crate::connect_env::ConnectEnv::start_adjusted(
+                        tokenvault_testkit::Backend::Postgres, None, super::super::small_limits).await;
+                    if let Some(env) = env { super::super::$case(env).await }
+                })*
+            }
+        }
+    };
+}
+
+small_limit_tests!(proxy_caps_request_and_response_bodies, proxy_gives_up_on_a_provider_that_does_not_answer_in_time);
+
 async fn proxy(
     env: &ConnectEnv,
     method: Method,
@@ -717,4 +751,111 @@ async fn denied_calls_never_refresh_at_the_provider(env: ConnectEnv) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(refreshes(&env), 1);
     env.api(Method::DELETE, &format!("/v1/policies/{id}"), None).await;
+}
+
+async fn proxy_caps_request_and_response_bodies(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let zoom_calls = |env: &ConnectEnv| env.fakes.control().calls_on_host(tokenvault_fakes::Host::ZoomApi);
+    // A declared length over the 128 KiB cap: refused before anything is sent.
+    let before = zoom_calls(&env);
+    let (status, body) =
+        proxy(&env, Method::POST, &grant_id, "/v2/echo/up", Some(vec![b'a'; 200 * 1024]), &[("x-request-id", "big-1")])
+            .await;
+    assert_eq!(
+        (status, assert_error_shape(status, &body).as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
+    assert_eq!(zoom_calls(&env), before, "nothing reached the provider");
+    assert_eq!(row_of(&env, "big-1").await["detail"], "payload_too_large");
+    // A streamed body without a declared length: cut off at the cap.
+    let chunks = futures_util::stream::iter((0..4).map(|_| Ok::<_, std::io::Error>(vec![b'b'; 50 * 1024])));
+    let response = env
+        .vault
+        .http
+        .post(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/echo/up")))
+        .bearer_auth(&env.key)
+        .header("x-request-id", "big-2")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (status, assert_error_shape(status, &body).as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
+    let row = row_of(&env, "big-2").await;
+    assert_eq!(row["detail"], "payload_too_large");
+    assert!(row["request_bytes"].as_u64().unwrap() > 128 * 1024, "{row}");
+    // Under the cap: forwarded whole.
+    let (status, echo) = proxy(&env, Method::POST, &grant_id, "/v2/echo/up", Some(vec![b'c'; 100 * 1024]), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(echo["body_len"], 100 * 1024);
+
+    // A response declaring more than the 256 KiB cap: 502 before any of it is passed on.
+    let (status, body) =
+        proxy(&env, Method::GET, &grant_id, "/v2/stream?bytes=300000&declare_length=1", None, &[]).await;
+    assert_eq!(
+        (status, assert_error_shape(status, &body).as_str()),
+        (StatusCode::BAD_GATEWAY, "upstream_response_too_large")
+    );
+    // A streamed response growing past the cap: cut off, never passed on as if complete.
+    let response = env
+        .vault
+        .http
+        .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/stream?bytes=300000&chunk=10000")))
+        .bearer_auth(&env.key)
+        .header("x-request-id", "big-3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.bytes().await.is_err(), "the body must end in an error, not look complete");
+    let row = row_of(&env, "big-3").await;
+    assert_eq!(
+        (row["outcome"].as_str(), row["detail"].as_str()),
+        (Some("failure"), Some("upstream_response_too_large"))
+    );
+    assert!(row["response_bytes"].as_u64().unwrap() <= 256 * 1024, "{row}");
+    // At the cap exactly: whole.
+    let response = env
+        .vault
+        .http
+        .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/stream?bytes=262144")))
+        .bearer_auth(&env.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.bytes().await.unwrap().len(), 262_144);
+}
+
+async fn proxy_gives_up_on_a_provider_that_does_not_answer_in_time(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    // No status and headers within the 2 s response timeout.
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Api, Fault::Latency(Duration::from_secs(30)), 1);
+    let (status, body) =
+        proxy(&env, Method::GET, &grant_id, "/v2/echo/slow", None, &[("x-request-id", "slow-1")]).await;
+    assert_eq!((status, assert_error_shape(status, &body).as_str()), (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"));
+    let row = row_of(&env, "slow-1").await;
+    assert_eq!((row["outcome"].as_str(), row["detail"].as_str()), (Some("failure"), Some("upstream_timeout")));
+    // Headers in time, then the body stalls longer than the 2 s idle timeout: cut off.
+    let response = env
+        .vault
+        .http
+        .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/stream?bytes=20000&chunk=1000&delay_ms=30000")))
+        .bearer_auth(&env.key)
+        .header("x-request-id", "slow-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.bytes().await.is_err());
+    let row = row_of(&env, "slow-2").await;
+    assert_eq!((row["detail"].as_str(), row["response_bytes"].as_u64()), (Some("upstream_timeout"), Some(0)));
+    // The provider answers normally again.
+    let (status, _) = proxy(&env, Method::GET, &grant_id, "/v2/echo/fast", None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
 }
