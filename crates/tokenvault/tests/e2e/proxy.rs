@@ -28,6 +28,7 @@ connect_tests!(
     proxy_audit_row_is_written_when_the_client_disconnects_mid_stream,
     every_proxied_call_leaves_one_audit_row_even_when_stopped_early,
     denied_calls_never_refresh_at_the_provider,
+    hop_by_hop_headers_are_dropped_both_ways,
 );
 
 /// Small proxy limits, so that tests can go over them quickly.
@@ -858,4 +859,71 @@ async fn proxy_gives_up_on_a_provider_that_does_not_answer_in_time(env: ConnectE
     // The provider answers normally again.
     let (status, _) = proxy(&env, Method::GET, &grant_id, "/v2/echo/fast", None, &[]).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+async fn hop_by_hop_headers_are_dropped_both_ways(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    // Towards the provider.
+    let (status, echo) = proxy(
+        &env,
+        Method::GET,
+        &grant_id,
+        "/v2/echo/h",
+        None,
+        &[
+            ("connection", "x-hop-request"),
+            ("x-hop-request", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-authorization", "Basic cHJveHk6cGFzcw=="),
+            ("te", "trailers"),
+            ("cookie", "session=abc"),
+            ("x-custom-request", "kept"),
+            ("accept", "application/json"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{echo}");
+    let seen = &echo["headers"];
+    assert_eq!((seen["x-custom-request"].as_str(), seen["accept"].as_str()), (Some("kept"), Some("application/json")));
+    for name in ["x-hop-request", "keep-alive", "proxy-authorization", "te", "cookie"] {
+        assert!(seen.get(name).is_none(), "{name} was forwarded: {seen}");
+    }
+    assert!(!seen["connection"].as_str().unwrap_or_default().contains("x-hop-request"), "{seen}");
+    assert!(
+        seen["authorization"].as_str().unwrap().starts_with("Bearer ")
+            && seen["authorization"] != format!("Bearer {}", env.key)
+    );
+
+    // Back to the caller. First check the provider really sends them all.
+    let query =
+        "x-custom=yes&connection=x-hop-response&x-hop-response=1&keep-alive=timeout%3D5&proxy-authenticate=Basic";
+    let (_, token) = env.api(Method::POST, &format!("/v1/grants/{grant_id}/token"), None).await;
+    let direct = env
+        .vault
+        .http
+        .get(format!("{}/v2/headers?{query}", env.fakes.urls().zoom_api))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    for name in ["x-custom", "x-hop-response", "keep-alive", "proxy-authenticate", "connection"] {
+        assert!(direct.headers().contains_key(name), "the fake did not send {name}");
+    }
+    let response = env
+        .vault
+        .http
+        .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/headers?{query}")))
+        .bearer_auth(&env.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers();
+    assert_eq!(headers["x-custom"], "yes");
+    assert_eq!(headers["content-type"], "application/json");
+    for name in ["x-hop-response", "keep-alive", "proxy-authenticate"] {
+        assert!(!headers.contains_key(name), "{name} was passed back");
+    }
+    assert!(headers.get("connection").is_none_or(|v| !v.to_str().unwrap().contains("x-hop-response")));
 }
