@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokenvault_fakes::{Endpoint, Fault, Provider, Variant, ZoomApiUrl};
+use tokenvault_fakes::{Endpoint, Fault, Host, Provider, Variant, ZoomApiUrl};
 
 use crate::connect_env::ConnectEnv;
 use crate::connect_tests;
@@ -29,6 +29,8 @@ connect_tests!(
     every_proxied_call_leaves_one_audit_row_even_when_stopped_early,
     denied_calls_never_refresh_at_the_provider,
     hop_by_hop_headers_are_dropped_both_ways,
+    dialpad_sandbox_grants_are_proxied_to_the_sandbox_host,
+    only_a_body_within_the_replay_buffer_is_replayed_after_a_401,
 );
 
 /// Small proxy limits, so that tests can go over them quickly.
@@ -103,14 +105,15 @@ async fn proxy_get_and_streamed_post_reach_each_provider_with_the_token_in_the_h
     env.configure_aircall().await;
     env.fakes.control().set_variant(Variant::ZoomApiUrl(ZoomApiUrl::Alternate));
     let cases = [
-        ("dialpad-production", "/api/v2/echo/items", env.fakes.urls().dialpad_production.clone()),
-        ("zoom", "/v2/echo/items", env.fakes.urls().zoom_api_alt.clone()),
-        ("aircall", "/v1/echo/items", env.fakes.urls().aircall_api.clone()),
+        ("dialpad-production", "/api/v2/echo/items", Host::DialpadProduction),
+        ("zoom", "/v2/echo/items", Host::ZoomApiAlt),
+        ("aircall", "/v1/echo/items", Host::AircallApi),
     ];
     for (key, path, host) in cases {
         let grant_id = env.connect_ok("user-1", key).await;
         let (_, token) = env.api(Method::POST, &format!("/v1/grants/{grant_id}/token"), None).await;
         let access = token["access_token"].as_str().unwrap();
+        let calls_before = env.fakes.control().calls_on_host(host);
         let (status, echo) = proxy(
             &env,
             Method::GET,
@@ -131,8 +134,8 @@ async fn proxy_get_and_streamed_post_reach_each_provider_with_the_token_in_the_h
         assert!(echo["headers"].get("cookie").is_none(), "{key}: cookies never forwarded");
         assert!(echo["headers"].get("x-actor-type").is_none());
         assert!(!echo["query"].as_str().unwrap().contains(access), "never in the query");
-        assert!(echo["host"].as_str().is_some());
-        assert!(host.contains(&env.fakes.urls().aircall_api[..0]));
+        assert_eq!(echo["host"], host.as_str(), "{key}: answered by the provider's own API host");
+        assert_eq!(env.fakes.control().calls_on_host(host), calls_before + 1);
         // A streamed body of 1 MiB arrives whole.
         let chunks = futures_util::stream::iter((0..16).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 64 * 1024])));
         let response = env
@@ -148,6 +151,7 @@ async fn proxy_get_and_streamed_post_reach_each_provider_with_the_token_in_the_h
         let echo: Value = response.json().await.unwrap();
         assert_eq!(echo["method"], "POST");
         assert_eq!(echo["body_len"], 16 * 64 * 1024);
+        assert_eq!(echo["host"], host.as_str());
     }
     // Zoom went to the api_url of its token response (the alternate host), not the default.
     assert!(env.fakes.control().calls_on_host(tokenvault_fakes::Host::ZoomApiAlt) >= 2);
@@ -926,4 +930,60 @@ async fn hop_by_hop_headers_are_dropped_both_ways(env: ConnectEnv) {
         assert!(!headers.contains_key(name), "{name} was passed back");
     }
     assert!(headers.get("connection").is_none_or(|v| !v.to_str().unwrap().contains("x-hop-response")));
+}
+
+fn unauthorized() -> Fault {
+    Fault::Status { status: 401, body: r#"{"code":124,"message":"Invalid access token."}"#.into(), retry_after: None }
+}
+
+fn refreshes(env: &ConnectEnv, provider: Provider) -> usize {
+    env.fakes.control().token_requests(provider).iter().filter(|r| r.grant_type == "refresh_token").count()
+}
+
+async fn dialpad_sandbox_grants_are_proxied_to_the_sandbox_host(env: ConnectEnv) {
+    env.configure_dialpad("production", None).await;
+    env.configure_dialpad("sandbox", None).await;
+    let grant_id = env.connect_ok("user-1", "dialpad-sandbox").await;
+    let production_calls = env.fakes.control().calls_on_host(Host::DialpadProduction);
+    let (status, echo) = proxy(&env, Method::GET, &grant_id, "/api/v2/echo/users", None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{echo}");
+    assert_eq!(echo["host"], Host::DialpadSandbox.as_str());
+    // A 401 there refreshes at the sandbox too, and the replay goes to the sandbox again.
+    env.fakes.control().inject(Provider::DialpadSandbox, Endpoint::Api, unauthorized(), 1);
+    let (status, echo) = proxy(&env, Method::GET, &grant_id, "/api/v2/echo/users", None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{echo}");
+    assert_eq!(echo["host"], Host::DialpadSandbox.as_str());
+    assert_eq!((refreshes(&env, Provider::DialpadSandbox), refreshes(&env, Provider::DialpadProduction)), (1, 0));
+    assert_eq!(
+        env.fakes.control().calls_on_host(Host::DialpadProduction),
+        production_calls,
+        "nothing went to production"
+    );
+}
+
+async fn only_a_body_within_the_replay_buffer_is_replayed_after_a_401(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let sent_to = |env: &ConnectEnv, path: &str| -> Vec<String> {
+        env.fakes.control().requests(Host::ZoomApi).into_iter().filter(|r| r.path == path).map(|r| r.body).collect()
+    };
+    // Over 64 KiB: sent once; the 401 goes back to the caller, the grant is refreshed for next time.
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Api, unauthorized(), 1);
+    let big = vec![b'b'; 64 * 1024 + 1];
+    let (status, body) = proxy(&env, Method::POST, &grant_id, "/v2/echo/big", Some(big), &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["code"], 124, "the provider's own answer");
+    assert_eq!(sent_to(&env, "/v2/echo/big").len(), 1, "a body over the replay buffer is never sent twice");
+    assert_eq!(refreshes(&env, Provider::Zoom), 1);
+    let (status, _) = proxy(&env, Method::GET, &grant_id, "/v2/echo/after", None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "the refreshed token works");
+    // Within 64 KiB: replayed exactly once, byte for byte.
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Api, unauthorized(), 1);
+    let small = "s".repeat(64 * 1024);
+    let (status, echo) =
+        proxy(&env, Method::POST, &grant_id, "/v2/echo/small", Some(small.clone().into_bytes()), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{echo}");
+    assert_eq!(echo["body_len"], 64 * 1024);
+    assert_eq!(sent_to(&env, "/v2/echo/small"), [small.clone(), small]);
+    assert_eq!(refreshes(&env, Provider::Zoom), 2);
 }
