@@ -57,9 +57,9 @@ impl Vault {
     /// check comes before any refresh.
     pub(crate) async fn proxy_subject(&self, app_id: &str, grant_id: &str) -> Result<ProxySubject, ServiceError> {
         match self.store.get_grant(app_id, grant_id).await {
-            Ok(grant) => Ok(ProxySubject::Grant(grant)),
+            Ok(grant) => Ok(ProxySubject::Grant(Box::new(grant))),
             Err(StoreError::NotFound) => {
-                Ok(ProxySubject::ManagedSecret(self.managed_secret_target(app_id, grant_id).await?))
+                Ok(ProxySubject::ManagedSecret(Box::new(self.managed_secret_target(app_id, grant_id).await?)))
             }
             Err(other) => Err(other.into()),
         }
@@ -68,7 +68,7 @@ impl Vault {
     /// The target with a usable credential: an OAuth grant is refreshed first if it expires soon.
     pub(crate) async fn proxy_target(&self, subject: ProxySubject) -> Result<ProxyTarget, ServiceError> {
         let grant = match subject {
-            ProxySubject::ManagedSecret(target) => return Ok(target),
+            ProxySubject::ManagedSecret(target) => return Ok(*target),
             ProxySubject::Grant(grant) => self.fresh_grant(&grant.app_id, &grant.id).await?,
         };
         let base = grant.api_base_url.as_deref().and_then(|b| Url::parse(b).ok()).ok_or_else(|| {
@@ -93,9 +93,9 @@ impl Vault {
 
 /// A proxied call's grant before its credential is made usable.
 pub(crate) enum ProxySubject {
-    Grant(GrantRecord),
+    Grant(Box<GrantRecord>),
     /// A managed secret needs no refresh: it is ready as it is.
-    ManagedSecret(ProxyTarget),
+    ManagedSecret(Box<ProxyTarget>),
 }
 
 impl ProxySubject {

@@ -51,6 +51,8 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start: the size of `Serve`'s many optional flags does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the HTTP server.
     Serve(ServeArgs),

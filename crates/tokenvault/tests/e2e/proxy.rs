@@ -694,7 +694,6 @@ async fn every_proxied_call_leaves_one_audit_row_even_when_stopped_early(env: Co
     call("/v2/echo/x", Method::GET, (StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable", "failure")).await;
     policy(&env, "grant", Some(&grant_id), json!({ "methods": ["GET"] })).await;
     call("/v2/echo/x", Method::DELETE, (StatusCode::FORBIDDEN, "policy_denied", "denied")).await;
-    drop(call);
 
     for (id, _, code, outcome) in &calls {
         let row = row_of(&env, id).await;
