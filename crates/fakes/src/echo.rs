@@ -30,6 +30,7 @@ pub fn routes(prefix: &str, ctx: &HostCtx) -> Router<HostCtx> {
         .route(&format!("{prefix}/echo/{{*rest}}"), endpoint(any(echo), ctx, Endpoint::Api))
         .route(&format!("{prefix}/redirect-evil"), endpoint(any(redirect_evil), ctx, Endpoint::Api))
         .route(&format!("{prefix}/stream"), endpoint(get(stream), ctx, Endpoint::Api))
+        .route(&format!("{prefix}/headers"), endpoint(get(with_headers), ctx, Endpoint::Api))
 }
 
 /// Bearer check in the answering provider's own style.
@@ -79,7 +80,8 @@ async fn redirect_evil(State(ctx): State<HostCtx>, headers: HeaderMap, uri: Uri)
     responses::redirect(302, &target)
 }
 
-/// `?bytes=N[&chunk=K][&delay_ms=D]`: N bytes of `x` in K-byte chunks, D ms apart.
+/// `?bytes=N[&chunk=K][&delay_ms=D][&declare_length=1]`: N bytes of `x` in K-byte chunks, D ms
+/// apart, chunked unless the length is declared up front in `Content-Length`.
 async fn stream(State(ctx): State<HostCtx>, headers: HeaderMap, uri: Uri) -> Response {
     if let Err(response) = authenticate(&ctx, &headers, &uri) {
         return response;
@@ -108,5 +110,26 @@ async fn stream(State(ctx): State<HostCtx>, headers: HeaderMap, uri: Uri) -> Res
     response
         .headers_mut()
         .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/octet-stream"));
+    if params.get("declare_length") == Some("1") {
+        response.headers_mut().insert(axum::http::header::CONTENT_LENGTH, axum::http::HeaderValue::from(total));
+    }
+    response
+}
+
+/// `?name=value&...`: a small JSON answer carrying each pair as a response header (appended, so
+/// a name may repeat), for checking which headers the proxy passes back.
+async fn with_headers(State(ctx): State<HostCtx>, headers: HeaderMap, uri: Uri) -> Response {
+    if let Err(response) = authenticate(&ctx, &headers, &uri) {
+        return response;
+    }
+    let mut response = responses::json(200, &json!({ "ok": true }));
+    for (name, value) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
+        let (Ok(name), Ok(value)) =
+            (axum::http::HeaderName::from_bytes(name.as_bytes()), axum::http::HeaderValue::from_str(&value))
+        else {
+            return responses::json(400, &json!({ "error": "invalid header" }));
+        };
+        response.headers_mut().append(name, value);
+    }
     response
 }

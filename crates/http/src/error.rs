@@ -38,6 +38,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unavailable { code, message, retry_after_seconds } => {
                 ApiError { retry_after_seconds, ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message) }
             }
+            ServiceError::Gateway { status, code, message } => {
+                ApiError::new(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY), code, message)
+            }
             ServiceError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 ApiError::new(

@@ -17,7 +17,9 @@ use crate::routes::{admin, app, connect, health, proxy, use_api, webhooks};
 pub struct HttpOptions {
     /// Largest accepted request body (JSON APIs). Larger bodies get 413 `payload_too_large`.
     pub max_body_bytes: usize,
-    /// A request still running after this long gets 408 `request_timeout`.
+    /// A request still running after this long gets 408 `request_timeout`. Not for the proxy,
+    /// which has its own limits (`ProxyLimits`: time to the provider's answer, then idle time
+    /// while the body streams).
     pub request_timeout: Duration,
 }
 
@@ -63,10 +65,12 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         )
         .route("/audit", get(use_api::query_audit))
         .route("/audit/export", get(use_api::export_audit))
-        .route("/proxy/{grant_id}/{*path}", any(proxy::proxy))
-        .route("/proxy/{grant_id}", any(proxy::proxy))
         .route("/api-keys", get(app::list_api_keys))
         .route("/api-keys/{key_id}", delete(app::revoke_api_key));
+    let proxy_api = Router::new()
+        .route("/v1/proxy/{grant_id}/{*path}", any(proxy::proxy))
+        .route("/v1/proxy/{grant_id}", any(proxy::proxy))
+        .with_state(vault.clone());
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -78,8 +82,9 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         .route("/webhooks/zoom/{config_id}", post(webhooks::zoom))
         .route("/webhooks/aircall/{config_id}", post(webhooks::aircall))
         .with_state(vault)
-        .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, options.request_timeout))
+        .merge(proxy_api)
+        .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .layer(CatchPanicLayer::new())
         .layer(axum::middleware::from_fn(crate::error_shape::layer))
 }

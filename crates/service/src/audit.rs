@@ -32,7 +32,7 @@ fn with_context(mut record: AuditRecord, context: &CallContext) -> AuditRecord {
     record
 }
 
-fn outcome_of(error: Option<&ServiceError>) -> (String, Option<String>) {
+pub(crate) fn outcome_of(error: Option<&ServiceError>) -> (String, Option<String>) {
     match error {
         None => ("success".into(), None),
         Some(ServiceError::Forbidden { code, message }) if *code == "policy_denied" => {
@@ -50,7 +50,8 @@ fn error_code(error: &ServiceError) -> &'static str {
         | ServiceError::Forbidden { code, .. }
         | ServiceError::Conflict { code, .. }
         | ServiceError::Gone { code, .. }
-        | ServiceError::Unavailable { code, .. } => code,
+        | ServiceError::Unavailable { code, .. }
+        | ServiceError::Gateway { code, .. } => code,
         ServiceError::NotFound { .. } => "not_found",
         ServiceError::RateLimited { .. } => "rate_limited",
         ServiceError::Internal(_) => "internal_error",
@@ -58,7 +59,7 @@ fn error_code(error: &ServiceError) -> &'static str {
 }
 
 /// A path with its query reduced to parameter names.
-fn path_without_values(url: &Url) -> String {
+pub(crate) fn path_without_values(url: &Url) -> String {
     let keys: Vec<String> = url.query_pairs().map(|(k, _)| format!("{k}=")).collect();
     if keys.is_empty() { url.path().to_owned() } else { format!("{}?{}", url.path(), keys.join("&")) }
 }
@@ -84,27 +85,14 @@ impl AuditEntry {
         Self { record: with_context(record, context) }
     }
 
-    pub(crate) fn proxy(
-        app_id: &str,
-        target: &crate::proxy_target::ProxyTarget,
-        method: &http::Method,
-        url: &Url,
-        status: u16,
-        latency: Duration,
-        context: &CallContext,
-    ) -> Self {
+    /// The start of a proxied call's row; [`crate::proxy_audit::ProxyAudit`] fills in the rest as
+    /// the call proceeds and writes it once, when the call ends.
+    pub(crate) fn proxy(app_id: &str, method: &http::Method, context: &CallContext) -> Self {
         let record = AuditRecord {
             app_id: app_id.to_owned(),
             action: "proxy.request".into(),
-            outcome: if status < 400 { "success".into() } else { "failure".into() },
-            grant_id: Some(target.grant_id.clone()),
-            end_user_id: target.end_user_id.clone(),
-            provider: Some(target.provider.clone()),
+            outcome: "success".into(),
             method: Some(method.as_str().to_owned()),
-            host: url.host_str().map(str::to_owned),
-            path: Some(path_without_values(url)),
-            upstream_status: Some(i64::from(status)),
-            latency_ms: Some(latency.as_millis() as i64),
             ..AuditRecord::default()
         };
         Self { record: with_context(record, context) }
@@ -220,6 +208,10 @@ pub struct AuditEventView {
     pub path: Option<String>,
     pub upstream_status: Option<i64>,
     pub latency_ms: Option<i64>,
+    /// Proxied calls: body bytes received from the caller.
+    pub request_bytes: Option<i64>,
+    /// Proxied calls: body bytes passed back to the caller (counted until the stream ended).
+    pub response_bytes: Option<i64>,
     pub detail: Option<String>,
 }
 
@@ -242,6 +234,8 @@ impl From<AuditRecord> for AuditEventView {
             path: r.path,
             upstream_status: r.upstream_status,
             latency_ms: r.latency_ms,
+            request_bytes: r.request_bytes,
+            response_bytes: r.response_bytes,
             detail: r.detail,
         }
     }
@@ -270,13 +264,32 @@ fn parse_time(field: &str, text: &str) -> Result<i64, ServiceError> {
         .map_err(|_| ServiceError::invalid("invalid_time", format!("`{field}` must be an RFC 3339 time")))
 }
 
+/// Where audit entries go: a cheap handle that can outlive the request (a proxied response body
+/// writes its row when the stream ends, after the handler returned).
+#[derive(Clone)]
+pub(crate) struct AuditSink {
+    tx: mpsc::UnboundedSender<AuditCommand>,
+    clock: Arc<dyn crate::Clock>,
+}
+
+impl AuditSink {
+    /// Stamps the entry with an id and the current time and queues it (non-blocking).
+    pub(crate) fn record(&self, entry: AuditEntry) {
+        let mut record = entry.record;
+        record.id = IdKind::AuditEvent.generate();
+        record.at = self.clock.now().as_millis();
+        let _ = self.tx.send(AuditCommand::Entry(record));
+    }
+}
+
 impl Vault {
     /// Records an audit entry (non-blocking).
     pub(crate) fn audit(&self, entry: AuditEntry) {
-        let mut record = entry.record;
-        record.id = IdKind::AuditEvent.generate();
-        record.at = self.now().as_millis();
-        let _ = self.audit_tx.send(AuditCommand::Entry(record));
+        self.audit_sink().record(entry);
+    }
+
+    pub(crate) fn audit_sink(&self) -> AuditSink {
+        AuditSink { tx: self.audit_tx.clone(), clock: self.clock.clone() }
     }
 
     /// Waits until every audit entry recorded so far is stored.

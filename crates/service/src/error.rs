@@ -29,6 +29,10 @@ pub enum ServiceError {
     /// Temporarily impossible; retrying later may work (HTTP 503).
     #[error("{message}")]
     Unavailable { code: &'static str, message: String, retry_after_seconds: Option<u64> },
+    /// A proxied call stopped at the vault's edge: a body over a limit (HTTP 413), an upstream
+    /// answer the vault will not pass on (HTTP 502) or none in time (HTTP 504).
+    #[error("{message}")]
+    Gateway { status: u16, code: &'static str, message: String },
     /// A fault of the vault itself (HTTP 500). The detail is logged, never returned.
     #[error("internal error: {0}")]
     Internal(String),

@@ -3,32 +3,47 @@
 //! Safety rules: the upstream is always the grant's own API base (from the catalog or the
 //! grant, e.g. Zoom's `api_url`); the path is appended to it and refused if it could escape
 //! (`//`, `\`, dot segments, encoded `/`, `\` or `.`, a leading `@`); the caller's
-//! `Authorization`, cookies and hop-by-hop headers are never forwarded; the token goes only in
-//! the `Authorization` header; redirects are never followed, and a redirect to another origin
-//! is refused. Bodies stream both ways; a request body up to 64 KiB is kept so that a 401 can
-//! be answered by one refresh and one replay.
+//! `Authorization`, cookies and hop-by-hop headers are never forwarded (see `proxy_headers`);
+//! the token goes only in the `Authorization` header; redirects are never followed, and a
+//! redirect to another origin is refused. Policies are checked before anything touches the
+//! provider (no refresh for a call that will be denied). Bodies stream both ways; a request body
+//! up to 64 KiB is kept so that a 401 can be answered by one refresh and one replay. Every call,
+//! including one stopped early, leaves one `proxy.request` audit row (see `proxy_audit`).
 
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt, TryStreamExt};
-use http::{HeaderMap, HeaderName, Method};
+use futures_util::{Stream, TryStreamExt};
+use http::{HeaderMap, Method};
 use secrecy::ExposeSecret;
 use url::Url;
 
+use crate::policies::Access;
+use crate::proxy_audit::ProxyAudit;
+use crate::proxy_body::{BodyMeter, OutgoingBody, ResponseBody, metered_request};
+use crate::proxy_headers::{request_headers, response_headers};
+use crate::proxy_target::{Credential, ProxyTarget};
 use crate::refresh::{RefreshOutcome, RefreshTrigger};
 use crate::{CallContext, IdKind, ServiceError, Vault};
 
 /// A streamed body.
 pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
 
-/// Limits of the proxy (documented in docs/proxy.md).
+/// Size and time limits of proxied calls (documented in docs/proxy-policies-audit.md).
 #[derive(Debug, Clone)]
 pub struct ProxyLimits {
+    /// Largest request body: a larger declared `Content-Length` gets 413 at once, a larger
+    /// streamed body is cut off at the cap (413).
     pub max_request_bytes: u64,
+    /// Largest response body: a larger declared `Content-Length` gets 502, a larger streamed body
+    /// is cut off at the cap (the caller sees an incomplete body, never a complete-looking one).
     pub max_response_bytes: u64,
-    pub timeout: Duration,
+    /// From sending the request (upload included) to the provider's status and headers; then 504.
+    pub response_timeout: Duration,
+    /// Longest pause between two pieces of the response body; then the stream is cut off.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ProxyLimits {
@@ -36,7 +51,8 @@ impl Default for ProxyLimits {
         Self {
             max_request_bytes: 10 * 1024 * 1024,
             max_response_bytes: 100 * 1024 * 1024,
-            timeout: Duration::from_secs(60),
+            response_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -56,23 +72,37 @@ pub struct ProxyResponse {
     pub body: BodyStream,
 }
 
+/// The provider's answer before it is wrapped for the caller.
+struct Upstream {
+    status: u16,
+    headers: HeaderMap,
+    body: BodyStream,
+}
+
 const REPLAYABLE_BODY_LIMIT: u64 = 64 * 1024;
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-];
-const NEVER_FORWARDED: &[&str] =
-    &["authorization", "cookie", "x-actor-type", "x-actor-id", "x-actor-reason", "x-forwarded-for", "forwarded"];
 
 fn refused(code: &'static str, message: &str) -> ServiceError {
     ServiceError::invalid(code, message)
+}
+
+fn request_too_large() -> ServiceError {
+    ServiceError::Gateway {
+        status: 413,
+        code: "payload_too_large",
+        message: "the request body is larger than the proxy accepts".into(),
+    }
+}
+
+fn upstream_timeout() -> ServiceError {
+    ServiceError::Gateway {
+        status: 504,
+        code: "upstream_timeout",
+        message: "the provider did not answer in time".into(),
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
 }
 
 /// Checks a raw proxied path and appends it to the base. Returns the upstream URL.
@@ -102,31 +132,9 @@ pub(crate) fn upstream_url(base: &Url, raw_path: &str, query: Option<&str>) -> R
     Ok(url)
 }
 
-fn forwardable(name: &HeaderName) -> bool {
-    let name = name.as_str();
-    !HOP_BY_HOP.contains(&name) && !NEVER_FORWARDED.contains(&name) && !name.starts_with("x-tokenvault-")
-}
-
-/// Caps a stream at `limit` bytes, failing it when exceeded.
-fn limited(stream: BodyStream, limit: u64) -> BodyStream {
-    let mut seen = 0u64;
-    Box::pin(stream.map(move |chunk| {
-        let chunk = chunk?;
-        seen += chunk.len() as u64;
-        if seen > limit {
-            return Err(std::io::Error::other("body larger than the proxy accepts"));
-        }
-        Ok(chunk)
-    }))
-}
-
-enum OutgoingBody {
-    Buffered(Bytes),
-    Streamed(Option<BodyStream>),
-}
-
 impl Vault {
-    /// Forwards one request to the grant's provider API with the credential injected.
+    /// Forwards one request to the grant's provider API with the credential injected. Every call
+    /// is audited: an early stop at once, a streamed answer when its body ends or is dropped.
     pub async fn proxy(
         &self,
         app_id: &str,
@@ -134,81 +142,100 @@ impl Vault {
         request: ProxyRequest,
         context: &CallContext,
     ) -> Result<ProxyResponse, ServiceError> {
-        let grant_id = IdKind::Grant.parse(grant_id)?;
-        let started = Instant::now();
-        let target = self.proxy_target(app_id, &grant_id).await?;
-        self.check_policies(
-            &target.scope,
-            crate::policies::Access::Proxy { method: request.method.as_str(), path: &request.path },
+        let meter = Arc::new(BodyMeter::default());
+        let mut audit = ProxyAudit::start(
+            self.audit_sink(),
+            app_id,
+            &request.method,
+            &request.path,
+            request.query.as_deref(),
             context,
-        )
-        .await?;
-        let url = upstream_url(&target.base, &request.path, request.query.as_deref())?;
-        let limits = &self.config.proxy_limits;
-        let declared = request
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limits.max_request_bytes) {
-            return Err(ServiceError::invalid(
-                "payload_too_large",
-                "the request body is larger than the proxy accepts",
-            ));
-        }
-        let mut headers = HeaderMap::new();
-        for (name, value) in &request.headers {
-            if forwardable(name) {
-                headers.append(name.clone(), value.clone());
+            meter.clone(),
+        );
+        let method = request.method.clone();
+        match self.forward(app_id, grant_id, request, context, &mut audit, &meter).await {
+            Ok(upstream) => {
+                let expects_body = method != Method::HEAD && !matches!(upstream.status, 100..=199 | 204 | 304);
+                let limits = &self.config.proxy_limits;
+                let body = ResponseBody::new(
+                    upstream.body,
+                    limits.max_response_bytes,
+                    limits.idle_timeout,
+                    audit,
+                    expects_body,
+                );
+                Ok(ProxyResponse { status: upstream.status, headers: upstream.headers, body: Box::pin(body) })
+            }
+            Err(error) => {
+                audit.failed(&error);
+                Err(error)
             }
         }
-        let mut body = if declared.is_some_and(|n| n <= REPLAYABLE_BODY_LIMIT)
-            || matches!(request.method, Method::GET | Method::HEAD | Method::OPTIONS) && declared.is_none()
-        {
-            let bytes = limited(request.body, REPLAYABLE_BODY_LIMIT.max(declared.unwrap_or(0)))
-                .try_fold(Vec::new(), |mut acc, chunk| async move {
-                    acc.extend_from_slice(&chunk);
-                    Ok(acc)
-                })
-                .await
-                .map_err(|_| ServiceError::invalid("payload_too_large", "the request body is larger than declared"))?;
-            OutgoingBody::Buffered(Bytes::from(bytes))
+    }
+
+    async fn forward(
+        &self,
+        app_id: &str,
+        grant_id: &str,
+        request: ProxyRequest,
+        context: &CallContext,
+        audit: &mut ProxyAudit,
+        meter: &Arc<BodyMeter>,
+    ) -> Result<Upstream, ServiceError> {
+        let grant_id = IdKind::Grant.parse(grant_id)?;
+        let subject = self.proxy_subject(app_id, &grant_id).await?;
+        let (id, provider, end_user_id) = subject.identity();
+        audit.subject(id, provider, end_user_id);
+        let access = Access::Proxy { method: request.method.as_str(), path: &request.path };
+        self.check_policies(&subject.scope(), access, context).await?;
+
+        let limits = &self.config.proxy_limits;
+        let declared = content_length(&request.headers);
+        if declared.is_some_and(|n| n > limits.max_request_bytes) {
+            return Err(request_too_large());
+        }
+        let headers = request_headers(&request.headers);
+        let body = metered_request(request.body, limits.max_request_bytes, meter.clone());
+        let small = declared.is_some_and(|n| n <= REPLAYABLE_BODY_LIMIT)
+            || declared.is_none() && matches!(request.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let mut body = if small {
+            OutgoingBody::keep_up_to(body, REPLAYABLE_BODY_LIMIT).await.map_err(|_| {
+                if meter.over_limit() {
+                    request_too_large()
+                } else {
+                    ServiceError::invalid("invalid_request_body", "the request body could not be read")
+                }
+            })?
         } else {
-            OutgoingBody::Streamed(Some(limited(request.body, limits.max_request_bytes)))
+            OutgoingBody::Streamed(Some(body))
         };
 
-        let mut renewed: Option<crate::proxy_target::Credential> = None;
+        // Only now may the provider be contacted (a refresh if the token expires soon).
+        let target = self.proxy_target(subject).await?;
+        let url = upstream_url(&target.base, &request.path, request.query.as_deref())?;
+        audit.upstream(&url);
+        let mut renewed: Option<Credential> = None;
         let mut retried = false;
         loop {
-            let outgoing = match &mut body {
-                OutgoingBody::Buffered(bytes) => reqwest::Body::from(bytes.clone()),
-                OutgoingBody::Streamed(stream) => match stream.take() {
-                    Some(stream) => reqwest::Body::wrap_stream(stream),
-                    None => reqwest::Body::from(Bytes::new()),
-                },
-            };
-            let mut upstream = self
-                .proxy_http
-                .request(request.method.clone(), url.clone())
-                .headers(headers.clone())
-                .timeout(limits.timeout);
-            upstream = renewed.as_ref().unwrap_or(&target.credential).apply(upstream);
-            let response = upstream.body(outgoing).send().await.map_err(|e| {
-                let message = if e.is_timeout() {
-                    "the provider did not answer in time"
-                } else {
-                    "the provider could not be reached"
-                };
-                ServiceError::Unavailable {
-                    code: "upstream_unavailable",
-                    message: message.into(),
-                    retry_after_seconds: Some(2),
+            let upstream = self.proxy_http.request(request.method.clone(), url.clone()).headers(headers.clone());
+            let upstream = renewed.as_ref().unwrap_or(&target.credential).apply(upstream).body(body.next_attempt());
+            let response = match tokio::time::timeout(limits.response_timeout, upstream.send()).await {
+                Err(_) => return Err(upstream_timeout()),
+                Ok(Err(_)) if meter.over_limit() => return Err(request_too_large()),
+                Ok(Err(error)) if error.is_timeout() => return Err(upstream_timeout()),
+                Ok(Err(_)) => {
+                    return Err(ServiceError::Unavailable {
+                        code: "upstream_unavailable",
+                        message: "the provider could not be reached".into(),
+                        retry_after_seconds: Some(2),
+                    });
                 }
-            })?;
+                Ok(Ok(response)) => response,
+            };
             let status = response.status();
+            audit.answered(status.as_u16());
             if status == reqwest::StatusCode::UNAUTHORIZED && !retried && target.refreshable_grant.is_some() {
-                let replayable = matches!(body, OutgoingBody::Buffered(_));
-                if let Some(fresh) = self.after_upstream_401(&target, replayable).await? {
+                if let Some(fresh) = self.after_upstream_401(&target, body.is_replayable()).await? {
                     renewed = Some(fresh);
                     retried = true;
                     continue;
@@ -232,35 +259,27 @@ impl Vault {
                     });
                 }
             }
-            let mut response_headers = HeaderMap::new();
-            for (name, value) in response.headers() {
-                if !HOP_BY_HOP.contains(&name.as_str()) {
-                    response_headers.append(name.clone(), value.clone());
-                }
+            if content_length(response.headers()).is_some_and(|n| n > limits.max_response_bytes) {
+                return Err(ServiceError::Gateway {
+                    status: 502,
+                    code: "upstream_response_too_large",
+                    message: "the provider's response is larger than the proxy passes on".into(),
+                });
             }
-            let stream = response.bytes_stream().map_err(std::io::Error::other);
-            let body = limited(Box::pin(stream), limits.max_response_bytes);
-            tracing::info!(grant_id = %grant_id, method = %request.method, host = url.host_str().unwrap_or_default(), status = status.as_u16(), latency_ms = started.elapsed().as_millis() as u64, "proxied");
-            self.audit(crate::audit::AuditEntry::proxy(
-                app_id,
-                &target,
-                &request.method,
-                &url,
-                status.as_u16(),
-                started.elapsed(),
-                context,
-            ));
-            return Ok(ProxyResponse { status: status.as_u16(), headers: response_headers, body });
+            let headers = response_headers(response.headers());
+            let body = Box::pin(response.bytes_stream().map_err(std::io::Error::other));
+            return Ok(Upstream { status: status.as_u16(), headers, body });
         }
     }
 
     /// On an upstream 401: refresh once (shared with other callers) and return the new
-    /// credential if the request can be replayed.
+    /// credential if the request can be replayed. A body that cannot be replayed still gets the
+    /// refresh, so the caller's next attempt works; this one's 401 is returned.
     async fn after_upstream_401(
         &self,
-        target: &crate::proxy_target::ProxyTarget,
+        target: &ProxyTarget,
         replayable: bool,
-    ) -> Result<Option<crate::proxy_target::Credential>, ServiceError> {
+    ) -> Result<Option<Credential>, ServiceError> {
         let Some(grant) = &target.grant else { return Ok(None) };
         let outcome = self
             .refresh_grant(&grant.id, RefreshTrigger::Caller { seen_access_token: grant.access_token.clone() })
@@ -270,7 +289,7 @@ impl Vault {
         }
         let fresh = self.store.find_grant(&grant.id).await?;
         let token = self.open_grant_secret(&fresh, "access_token", fresh.access_token.as_ref()).await?;
-        Ok(token.map(|t| crate::proxy_target::Credential::Bearer(t.expose_secret().to_owned().into())))
+        Ok(token.map(|t| Credential::Bearer(t.expose_secret().to_owned().into())))
     }
 }
 

@@ -53,13 +53,24 @@ impl Vault {
         }
     }
 
-    pub(crate) async fn proxy_target(&self, app_id: &str, grant_id: &str) -> Result<ProxyTarget, ServiceError> {
+    /// What `grant_id` names for `app_id`, looked up without touching the provider: the policy
+    /// check comes before any refresh.
+    pub(crate) async fn proxy_subject(&self, app_id: &str, grant_id: &str) -> Result<ProxySubject, ServiceError> {
         match self.store.get_grant(app_id, grant_id).await {
-            Ok(_) => {}
-            Err(StoreError::NotFound) => return self.managed_secret_target(app_id, grant_id).await,
-            Err(other) => return Err(other.into()),
+            Ok(grant) => Ok(ProxySubject::Grant(Box::new(grant))),
+            Err(StoreError::NotFound) => {
+                Ok(ProxySubject::ManagedSecret(Box::new(self.managed_secret_target(app_id, grant_id).await?)))
+            }
+            Err(other) => Err(other.into()),
         }
-        let grant = self.fresh_grant(app_id, grant_id).await?;
+    }
+
+    /// The target with a usable credential: an OAuth grant is refreshed first if it expires soon.
+    pub(crate) async fn proxy_target(&self, subject: ProxySubject) -> Result<ProxyTarget, ServiceError> {
+        let grant = match subject {
+            ProxySubject::ManagedSecret(target) => return Ok(*target),
+            ProxySubject::Grant(grant) => self.fresh_grant(&grant.app_id, &grant.id).await?,
+        };
         let base = grant.api_base_url.as_deref().and_then(|b| Url::parse(b).ok()).ok_or_else(|| {
             ServiceError::invalid("no_api_base_url", "this grant's provider has no API base URL to proxy to")
         })?;
@@ -77,5 +88,29 @@ impl Vault {
             base,
             credential: Credential::Bearer(token),
         })
+    }
+}
+
+/// A proxied call's grant before its credential is made usable.
+pub(crate) enum ProxySubject {
+    Grant(Box<GrantRecord>),
+    /// A managed secret needs no refresh: it is ready as it is.
+    ManagedSecret(Box<ProxyTarget>),
+}
+
+impl ProxySubject {
+    pub(crate) fn scope(&self) -> PolicyScope {
+        match self {
+            ProxySubject::Grant(grant) => PolicyScope::of_grant(grant),
+            ProxySubject::ManagedSecret(target) => target.scope.clone(),
+        }
+    }
+
+    /// (grant id, provider, end user) for the audit row.
+    pub(crate) fn identity(&self) -> (&str, &str, Option<&str>) {
+        match self {
+            ProxySubject::Grant(grant) => (&grant.id, &grant.provider, Some(&grant.end_user_id)),
+            ProxySubject::ManagedSecret(target) => (&target.grant_id, &target.provider, target.end_user_id.as_deref()),
+        }
     }
 }

@@ -23,6 +23,10 @@ pub struct AuditRecord {
     pub path: Option<String>,
     pub upstream_status: Option<i64>,
     pub latency_ms: Option<i64>,
+    /// Proxied calls: body bytes received from the caller.
+    pub request_bytes: Option<i64>,
+    /// Proxied calls: body bytes passed back to the caller.
+    pub response_bytes: Option<i64>,
     pub detail: Option<String>,
 }
 
@@ -40,7 +44,7 @@ pub struct AuditFilter<'a> {
 }
 
 const COLUMNS: &str = "id, app_id, at, action, outcome, grant_id, end_user_id, provider, actor_type, actor_id, actor_reason, \
-    request_id, method, host, path, upstream_status, latency_ms, detail";
+    request_id, method, host, path, upstream_status, latency_ms, detail, request_bytes, response_bytes";
 
 impl AuditRecord {
     fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
@@ -63,6 +67,8 @@ impl AuditRecord {
             upstream_status: row.try_get("upstream_status")?,
             latency_ms: row.try_get("latency_ms")?,
             detail: row.try_get("detail")?,
+            request_bytes: row.try_get("request_bytes")?,
+            response_bytes: row.try_get("response_bytes")?,
         })
     }
 }
@@ -73,7 +79,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         for r in batch {
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                "INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
             )))
             .bind(&r.id)
             .bind(&r.app_id)
@@ -93,6 +99,8 @@ impl Store {
             .bind(r.upstream_status)
             .bind(r.latency_ms)
             .bind(&r.detail)
+            .bind(r.request_bytes)
+            .bind(r.response_bytes)
             .execute(&mut *tx)
             .await?;
         }

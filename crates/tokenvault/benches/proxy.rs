@@ -63,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
         providers_dir: Some(providers),
         key_cache_ttl: Duration::from_secs(5),
         audit_retention: Duration::from_secs(86_400),
+        proxy_limits: Default::default(),
         refresh: RefreshSettings {
             interval: None,
             webhook_interval: None,

@@ -108,6 +108,7 @@ async fn open_vault_at(settings: &Settings, clock: Arc<dyn Clock>, public_url: u
         refresh_margin: settings.refresh.margin,
         refresh_lease: settings.refresh.lease,
         refresh_concurrency_per_provider: settings.refresh.concurrency_per_provider,
+        proxy_limits: settings.proxy_limits.clone(),
         ..VaultConfig::default()
     };
     Ok(Vault::open(store, master_key, clock, config).await?)

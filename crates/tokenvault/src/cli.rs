@@ -51,6 +51,8 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start: the size of `Serve`'s many optional flags does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the HTTP server.
     Serve(ServeArgs),
@@ -103,6 +105,18 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "TOKENVAULT_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Largest request body the proxy forwards, in bytes (default 10 MiB).
+    #[arg(long, env = "TOKENVAULT_PROXY_MAX_REQUEST_BYTES", value_name = "BYTES")]
+    pub proxy_max_request_bytes: Option<u64>,
+    /// Largest response body the proxy passes back, in bytes (default 100 MiB).
+    #[arg(long, env = "TOKENVAULT_PROXY_MAX_RESPONSE_BYTES", value_name = "BYTES")]
+    pub proxy_max_response_bytes: Option<u64>,
+    /// Seconds the provider has to answer a proxied call with its status and headers (default 60).
+    #[arg(long, env = "TOKENVAULT_PROXY_RESPONSE_TIMEOUT_SECONDS", value_name = "SECONDS")]
+    pub proxy_response_timeout_seconds: Option<u64>,
+    /// Longest pause, in seconds, between two pieces of a proxied response body (default 60).
+    #[arg(long, env = "TOKENVAULT_PROXY_IDLE_TIMEOUT_SECONDS", value_name = "SECONDS")]
+    pub proxy_idle_timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -25,6 +25,8 @@ pub struct Settings {
     pub refresh: RefreshSettings,
     /// Audit rows older than this are deleted.
     pub audit_retention: std::time::Duration,
+    /// Size and time limits of proxied calls.
+    pub proxy_limits: tokenvault_service::ProxyLimits,
 }
 
 /// Token lifecycle settings.
@@ -59,6 +61,10 @@ struct FileSettings {
     refresh_margin_seconds: Option<u64>,
     refresh_concurrency: Option<usize>,
     audit_retention_days: Option<u64>,
+    proxy_max_request_bytes: Option<u64>,
+    proxy_max_response_bytes: Option<u64>,
+    proxy_response_timeout_seconds: Option<u64>,
+    proxy_idle_timeout_seconds: Option<u64>,
 }
 
 impl Settings {
@@ -76,7 +82,32 @@ impl Settings {
         {
             bail!("the admin token must be at least 32 characters long");
         }
+        let proxy_defaults = tokenvault_service::ProxyLimits::default();
+        let seconds = |flag: Option<u64>, file: Option<u64>, default: std::time::Duration| {
+            flag.or(file).map_or(default, |s| std::time::Duration::from_secs(s.max(1)))
+        };
+        let proxy_limits = tokenvault_service::ProxyLimits {
+            max_request_bytes: serve
+                .proxy_max_request_bytes
+                .or(file.proxy_max_request_bytes)
+                .unwrap_or(proxy_defaults.max_request_bytes),
+            max_response_bytes: serve
+                .proxy_max_response_bytes
+                .or(file.proxy_max_response_bytes)
+                .unwrap_or(proxy_defaults.max_response_bytes),
+            response_timeout: seconds(
+                serve.proxy_response_timeout_seconds,
+                file.proxy_response_timeout_seconds,
+                proxy_defaults.response_timeout,
+            ),
+            idle_timeout: seconds(
+                serve.proxy_idle_timeout_seconds,
+                file.proxy_idle_timeout_seconds,
+                proxy_defaults.idle_timeout,
+            ),
+        };
         Ok(Settings {
+            proxy_limits,
             listen: serve
                 .listen
                 .or(file.listen)

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokenvault_fakes::{Endpoint, Fault, Provider, Variant, ZoomApiUrl};
+use tokenvault_fakes::{Endpoint, Fault, Host, Provider, Variant, ZoomApiUrl};
 
 use crate::connect_env::ConnectEnv;
 use crate::connect_tests;
@@ -24,7 +24,48 @@ connect_tests!(
     managed_secrets_are_injected_in_each_style_and_never_readable,
     audit_records_every_action_without_secrets,
     tenant_isolation_for_proxy_and_audit,
+    proxy_audit_rows_count_request_and_response_bytes,
+    proxy_audit_row_is_written_when_the_client_disconnects_mid_stream,
+    every_proxied_call_leaves_one_audit_row_even_when_stopped_early,
+    denied_calls_never_refresh_at_the_provider,
+    hop_by_hop_headers_are_dropped_both_ways,
+    dialpad_sandbox_grants_are_proxied_to_the_sandbox_host,
+    only_a_body_within_the_replay_buffer_is_replayed_after_a_401,
 );
+
+/// Small proxy limits, so that tests can go over them quickly.
+fn small_limits(settings: &mut tokenvault::Settings) {
+    settings.proxy_limits = tokenvault_service::ProxyLimits {
+        max_request_bytes: 128 * 1024,
+        max_response_bytes: 256 * 1024,
+        response_timeout: Duration::from_secs(2),
+        idle_timeout: Duration::from_secs(2),
+    };
+}
+
+/// Like `connect_tests!`, for cases that need the vault started with [`small_limits`].
+macro_rules! small_limit_tests {
+    ($($case:ident),* $(,)?) => {
+        mod small_limits {
+            mod sqlite {
+                $(#[tokio::test] async fn $case() {
+                    let env = $crate::connect_env::ConnectEnv::start_adjusted(
+                        tokenvault_testkit::Backend::Sqlite, None, super::super::small_limits).await;
+                    if let Some(env) = env { super::super::$case(env).await }
+                })*
+            }
+            mod postgres {
+                $(#[tokio::test] async fn $case() {
+                    let env = $crate::connect_env::ConnectEnv::start_adjusted(
+                        tokenvault_testkit::Backend::Postgres, None, super::super::small_limits).await;
+                    if let Some(env) = env { super::super::$case(env).await }
+                })*
+            }
+        }
+    };
+}
+
+small_limit_tests!(proxy_caps_request_and_response_bodies, proxy_gives_up_on_a_provider_that_does_not_answer_in_time);
 
 async fn proxy(
     env: &ConnectEnv,
@@ -64,14 +105,15 @@ async fn proxy_get_and_streamed_post_reach_each_provider_with_the_token_in_the_h
     env.configure_aircall().await;
     env.fakes.control().set_variant(Variant::ZoomApiUrl(ZoomApiUrl::Alternate));
     let cases = [
-        ("dialpad-production", "/api/v2/echo/items", env.fakes.urls().dialpad_production.clone()),
-        ("zoom", "/v2/echo/items", env.fakes.urls().zoom_api_alt.clone()),
-        ("aircall", "/v1/echo/items", env.fakes.urls().aircall_api.clone()),
+        ("dialpad-production", "/api/v2/echo/items", Host::DialpadProduction),
+        ("zoom", "/v2/echo/items", Host::ZoomApiAlt),
+        ("aircall", "/v1/echo/items", Host::AircallApi),
     ];
     for (key, path, host) in cases {
         let grant_id = env.connect_ok("user-1", key).await;
         let (_, token) = env.api(Method::POST, &format!("/v1/grants/{grant_id}/token"), None).await;
         let access = token["access_token"].as_str().unwrap();
+        let calls_before = env.fakes.control().calls_on_host(host);
         let (status, echo) = proxy(
             &env,
             Method::GET,
@@ -92,8 +134,8 @@ async fn proxy_get_and_streamed_post_reach_each_provider_with_the_token_in_the_h
         assert!(echo["headers"].get("cookie").is_none(), "{key}: cookies never forwarded");
         assert!(echo["headers"].get("x-actor-type").is_none());
         assert!(!echo["query"].as_str().unwrap().contains(access), "never in the query");
-        assert!(echo["host"].as_str().is_some());
-        assert!(host.contains(&env.fakes.urls().aircall_api[..0]));
+        assert_eq!(echo["host"], host.as_str(), "{key}: answered by the provider's own API host");
+        assert_eq!(env.fakes.control().calls_on_host(host), calls_before + 1);
         // A streamed body of 1 MiB arrives whole.
         let chunks = futures_util::stream::iter((0..16).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 64 * 1024])));
         let response = env
@@ -109,6 +151,7 @@ async fn proxy_get_and_streamed_post_reach_each_provider_with_the_token_in_the_h
         let echo: Value = response.json().await.unwrap();
         assert_eq!(echo["method"], "POST");
         assert_eq!(echo["body_len"], 16 * 64 * 1024);
+        assert_eq!(echo["host"], host.as_str());
     }
     // Zoom went to the api_url of its token response (the alternate host), not the default.
     assert!(env.fakes.control().calls_on_host(tokenvault_fakes::Host::ZoomApiAlt) >= 2);
@@ -485,7 +528,9 @@ async fn audit_records_every_action_without_secrets(env: ConnectEnv) {
     let denied = events.iter().find(|e| e["action"] == "policy.decision").unwrap();
     assert_eq!(denied["outcome"], "denied");
     let (_, filtered) = env.api(Method::GET, "/v1/audit?action=proxy.request&actor_id=assistant-7", None).await;
-    assert_eq!(filtered["data"].as_array().unwrap().len(), 1);
+    let outcomes: Vec<&str> =
+        filtered["data"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["success", "denied"], "the denied call is a proxy.request row too");
     let export = env.vault.http.get(env.vault.url("/v1/audit/export")).bearer_auth(&env.key).send().await.unwrap();
     assert_eq!(export.headers()["content-type"], "application/x-ndjson");
     let lines = export.text().await.unwrap();
@@ -540,4 +585,404 @@ async fn tenant_isolation_for_proxy_and_audit(env: ConnectEnv) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = proxy(&env, Method::GET, &grant_id, "/v2/echo/x", None, &[]).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// The `proxy.request` rows of the app, oldest first.
+async fn proxy_rows(env: &ConnectEnv) -> Vec<Value> {
+    let (status, page) = env.api(Method::GET, "/v1/audit?action=proxy.request&limit=1000", None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["data"].as_array().unwrap().clone()
+}
+
+/// The one `proxy.request` row of the call sent with this request id.
+async fn row_of(env: &ConnectEnv, request_id: &str) -> Value {
+    let rows: Vec<Value> = proxy_rows(env).await.into_iter().filter(|r| r["request_id"] == request_id).collect();
+    assert_eq!(rows.len(), 1, "exactly one proxy.request row for {request_id}: {rows:?}");
+    rows.into_iter().next().unwrap()
+}
+
+async fn bytes_are_counted(env: &ConnectEnv, grant_id: &str) {
+    let (status, echo) =
+        proxy(env, Method::POST, grant_id, "/v2/echo/upload", Some(vec![b'u'; 1000]), &[("x-request-id", "bytes-1")])
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    let row = row_of(env, "bytes-1").await;
+    assert_eq!(row["request_bytes"], 1000);
+    assert_eq!(row["response_bytes"].as_u64().unwrap(), echo.to_string().len() as u64, "{row}");
+    assert_eq!(row["upstream_status"], 200);
+    // A streamed response: counted as it passes, written when it ends.
+    let response = env
+        .vault
+        .http
+        .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/stream?bytes=300000&chunk=7000")))
+        .header("x-request-id", "bytes-2")
+        .bearer_auth(&env.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.bytes().await.unwrap().len(), 300_000);
+    let row = row_of(env, "bytes-2").await;
+    assert_eq!((row["request_bytes"].as_u64(), row["response_bytes"].as_u64()), (Some(0), Some(300_000)), "{row}");
+    assert_eq!(row["outcome"], "success");
+    assert!(row["detail"].is_null(), "{row}");
+}
+
+async fn proxy_audit_rows_count_request_and_response_bytes(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    bytes_are_counted(&env, &grant_id).await;
+}
+
+async fn proxy_audit_row_is_written_when_the_client_disconnects_mid_stream(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let total: u64 = 100 * 1024 * 1024;
+    let mut response = env
+        .vault
+        .http
+        .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/stream?bytes={total}&chunk=65536")))
+        .header("x-request-id", "gone-1")
+        .bearer_auth(&env.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(!response.chunk().await.unwrap().unwrap().is_empty());
+    drop(response);
+    // The server notices the closed connection in its own time: poll for the row.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let row = loop {
+        let rows: Vec<Value> = proxy_rows(&env).await.into_iter().filter(|r| r["request_id"] == "gone-1").collect();
+        if let Some(row) = rows.first() {
+            assert_eq!(rows.len(), 1);
+            break row.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no audit row after the client went away");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(row["detail"], "client_disconnected", "{row}");
+    assert_eq!(row["upstream_status"], 200);
+    let sent = row["response_bytes"].as_u64().unwrap();
+    assert!(sent >= 65_536 && sent < total, "{sent}");
+}
+
+async fn every_proxied_call_leaves_one_audit_row_even_when_stopped_early(env: ConnectEnv) {
+    let logs = crate::log_capture::start();
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let (_, token) = env.api(Method::POST, &format!("/v1/grants/{grant_id}/token"), None).await;
+    let access = token["access_token"].as_str().unwrap().to_owned();
+    let mut calls: Vec<(String, StatusCode, &str, &str)> = Vec::new();
+    let mut call = async |path: &str, method: Method, expect: (StatusCode, &'static str, &'static str)| {
+        let id = format!("stop-{}", calls.len());
+        let (status, body) = proxy(&env, method, &grant_id, path, None, &[("x-request-id", &id)]).await;
+        assert_eq!(status, expect.0, "{path}: {body}");
+        assert_eq!(assert_error_shape(status, &body), expect.1, "{path}");
+        calls.push((id, status, expect.1, expect.2));
+    };
+    // Paths that would leave the provider's API.
+    for path in ["//evil.test/", "/@evil.test", "/%2F%2Fevil.test/x", "/v2/users%2F..%2Fadmin"] {
+        call(path, Method::GET, (StatusCode::BAD_REQUEST, "invalid_proxy_path", "failure")).await;
+    }
+    call("/v2/redirect-evil", Method::GET, (StatusCode::FORBIDDEN, "upstream_redirect_refused", "failure")).await;
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Api, Fault::DropConnection, 1);
+    call("/v2/echo/x", Method::GET, (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable", "failure")).await;
+    // The token expired and the provider cannot refresh it right now.
+    env.vault.clock.advance(Duration::from_secs(2 * 3600));
+    let unavailable = Fault::Status { status: 503, body: "{}".into(), retry_after: None };
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Token, unavailable, 1);
+    call("/v2/echo/x", Method::GET, (StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable", "failure")).await;
+    policy(&env, "grant", Some(&grant_id), json!({ "methods": ["GET"] })).await;
+    call("/v2/echo/x", Method::DELETE, (StatusCode::FORBIDDEN, "policy_denied", "denied")).await;
+
+    for (id, _, code, outcome) in &calls {
+        let row = row_of(&env, id).await;
+        assert_eq!(row["outcome"], *outcome, "{id}: {row}");
+        assert_eq!(row["grant_id"], grant_id.as_str());
+        assert_eq!(row["provider"], "zoom");
+        if *outcome == "denied" {
+            assert!(row["detail"].as_str().unwrap().contains("methods"), "{row}");
+        } else {
+            assert_eq!(row["detail"], *code, "{row}");
+        }
+        assert!(row["latency_ms"].is_number() && row["request_bytes"] == 0, "{row}");
+    }
+    let redirect = row_of(&env, "stop-4").await;
+    assert_eq!((redirect["upstream_status"].as_u64(), redirect["host"].is_string()), (Some(302), true));
+    assert_eq!(row_of(&env, "stop-0").await["path"], "//evil.test/");
+    // A grant id that is not the app's: a row without any grant.
+    let (status, _) =
+        proxy(&env, Method::GET, "grt_0192f7c4e6a87b3c9d1e2f3a4b5c6d7e", "/x", None, &[("x-request-id", "stop-x")])
+            .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let row = row_of(&env, "stop-x").await;
+    assert!(row["grant_id"].is_null() && row["outcome"] == "failure", "{row}");
+
+    let mut secrets = vec![env.key.clone(), "zoom-secret-1".to_owned(), access];
+    for request in env.fakes.control().token_requests(Provider::Zoom) {
+        secrets.extend(request.refresh_token);
+        secrets.extend(request.code);
+    }
+    env.vault.vault.flush_audit().await;
+    let app_id = env.api(Method::GET, "/v1/app", None).await.1["id"].as_str().unwrap().to_owned();
+    let table = format!(
+        "{:?}",
+        env.vault.vault.store().query_audit(&app_id, &Default::default(), None, 100_000).await.unwrap()
+    );
+    let logged = logs.contents();
+    for secret in &secrets {
+        assert!(!table.contains(secret.as_str()), "a secret is in the audit table");
+        assert!(!logged.contains(secret.as_str()), "a secret is in the logs");
+    }
+}
+
+async fn denied_calls_never_refresh_at_the_provider(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let refreshes = |env: &ConnectEnv| {
+        env.fakes.control().token_requests(Provider::Zoom).iter().filter(|r| r.grant_type == "refresh_token").count()
+    };
+    let id = policy(&env, "grant", Some(&grant_id), json!({ "methods": ["GET"], "token_retrieval": false })).await;
+    // The access token has expired: any use of it would refresh first.
+    env.vault.clock.advance(Duration::from_secs(2 * 3600));
+    let (status, _) = proxy(&env, Method::POST, &grant_id, "/v2/echo/x", Some(b"{}".to_vec()), &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = env.api(Method::POST, &format!("/v1/grants/{grant_id}/token"), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(refreshes(&env), 0, "a denied caller made the vault refresh at the provider");
+    // An allowed call does refresh: the token really was due.
+    let (status, _) = proxy(&env, Method::GET, &grant_id, "/v2/echo/x", None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(refreshes(&env), 1);
+    env.api(Method::DELETE, &format!("/v1/policies/{id}"), None).await;
+}
+
+async fn proxy_caps_request_and_response_bodies(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let zoom_calls = |env: &ConnectEnv| env.fakes.control().calls_on_host(tokenvault_fakes::Host::ZoomApi);
+    // A declared length over the 128 KiB cap: refused before anything is sent.
+    let before = zoom_calls(&env);
+    let (status, body) =
+        proxy(&env, Method::POST, &grant_id, "/v2/echo/up", Some(vec![b'a'; 200 * 1024]), &[("x-request-id", "big-1")])
+            .await;
+    assert_eq!(
+        (status, assert_error_shape(status, &body).as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
+    assert_eq!(zoom_calls(&env), before, "nothing reached the provider");
+    assert_eq!(row_of(&env, "big-1").await["detail"], "payload_too_large");
+    // A streamed body without a declared length: cut off at the cap.
+    let chunks = futures_util::stream::iter((0..4).map(|_| Ok::<_, std::io::Error>(vec![b'b'; 50 * 1024])));
+    let response = env
+        .vault
+        .http
+        .post(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/echo/up")))
+        .bearer_auth(&env.key)
+        .header("x-request-id", "big-2")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (status, assert_error_shape(status, &body).as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
+    let row = row_of(&env, "big-2").await;
+    assert_eq!(row["detail"], "payload_too_large");
+    assert!(row["request_bytes"].as_u64().unwrap() > 128 * 1024, "{row}");
+    // Under the cap: forwarded whole.
+    let (status, echo) = proxy(&env, Method::POST, &grant_id, "/v2/echo/up", Some(vec![b'c'; 100 * 1024]), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(echo["body_len"], 100 * 1024);
+
+    // A response declaring more than the 256 KiB cap: 502 before any of it is passed on.
+    let (status, body) =
+        proxy(&env, Method::GET, &grant_id, "/v2/stream?bytes=300000&declare_length=1", None, &[]).await;
+    assert_eq!(
+        (status, assert_error_shape(status, &body).as_str()),
+        (StatusCode::BAD_GATEWAY, "upstream_response_too_large")
+    );
+    // A streamed response growing past the cap: cut off, never passed on as if complete.
+    let response = env
+        .vault
+        .http
+        .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/stream?bytes=300000&chunk=10000")))
+        .bearer_auth(&env.key)
+        .header("x-request-id", "big-3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.bytes().await.is_err(), "the body must end in an error, not look complete");
+    let row = row_of(&env, "big-3").await;
+    assert_eq!(
+        (row["outcome"].as_str(), row["detail"].as_str()),
+        (Some("failure"), Some("upstream_response_too_large"))
+    );
+    assert!(row["response_bytes"].as_u64().unwrap() <= 256 * 1024, "{row}");
+    // At the cap exactly: whole.
+    let response = env
+        .vault
+        .http
+        .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/stream?bytes=262144")))
+        .bearer_auth(&env.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.bytes().await.unwrap().len(), 262_144);
+}
+
+async fn proxy_gives_up_on_a_provider_that_does_not_answer_in_time(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    // No status and headers within the 2 s response timeout.
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Api, Fault::Latency(Duration::from_secs(30)), 1);
+    let (status, body) =
+        proxy(&env, Method::GET, &grant_id, "/v2/echo/slow", None, &[("x-request-id", "slow-1")]).await;
+    assert_eq!((status, assert_error_shape(status, &body).as_str()), (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"));
+    let row = row_of(&env, "slow-1").await;
+    assert_eq!((row["outcome"].as_str(), row["detail"].as_str()), (Some("failure"), Some("upstream_timeout")));
+    // Headers in time, then the body stalls longer than the 2 s idle timeout: cut off.
+    let response = env
+        .vault
+        .http
+        .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/stream?bytes=20000&chunk=1000&delay_ms=30000")))
+        .bearer_auth(&env.key)
+        .header("x-request-id", "slow-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.bytes().await.is_err());
+    let row = row_of(&env, "slow-2").await;
+    assert_eq!((row["detail"].as_str(), row["response_bytes"].as_u64()), (Some("upstream_timeout"), Some(0)));
+    // The provider answers normally again.
+    let (status, _) = proxy(&env, Method::GET, &grant_id, "/v2/echo/fast", None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn hop_by_hop_headers_are_dropped_both_ways(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    // Towards the provider.
+    let (status, echo) = proxy(
+        &env,
+        Method::GET,
+        &grant_id,
+        "/v2/echo/h",
+        None,
+        &[
+            ("connection", "x-hop-request"),
+            ("x-hop-request", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-authorization", "Basic cHJveHk6cGFzcw=="),
+            ("te", "trailers"),
+            ("cookie", "session=abc"),
+            ("x-custom-request", "kept"),
+            ("accept", "application/json"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{echo}");
+    let seen = &echo["headers"];
+    assert_eq!((seen["x-custom-request"].as_str(), seen["accept"].as_str()), (Some("kept"), Some("application/json")));
+    for name in ["x-hop-request", "keep-alive", "proxy-authorization", "te", "cookie"] {
+        assert!(seen.get(name).is_none(), "{name} was forwarded: {seen}");
+    }
+    assert!(!seen["connection"].as_str().unwrap_or_default().contains("x-hop-request"), "{seen}");
+    assert!(
+        seen["authorization"].as_str().unwrap().starts_with("Bearer ")
+            && seen["authorization"] != format!("Bearer {}", env.key)
+    );
+
+    // Back to the caller. First check the provider really sends them all.
+    let query =
+        "x-custom=yes&connection=x-hop-response&x-hop-response=1&keep-alive=timeout%3D5&proxy-authenticate=Basic";
+    let (_, token) = env.api(Method::POST, &format!("/v1/grants/{grant_id}/token"), None).await;
+    let direct = env
+        .vault
+        .http
+        .get(format!("{}/v2/headers?{query}", env.fakes.urls().zoom_api))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    for name in ["x-custom", "x-hop-response", "keep-alive", "proxy-authenticate", "connection"] {
+        assert!(direct.headers().contains_key(name), "the fake did not send {name}");
+    }
+    let response = env
+        .vault
+        .http
+        .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/headers?{query}")))
+        .bearer_auth(&env.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers();
+    assert_eq!(headers["x-custom"], "yes");
+    assert_eq!(headers["content-type"], "application/json");
+    for name in ["x-hop-response", "keep-alive", "proxy-authenticate"] {
+        assert!(!headers.contains_key(name), "{name} was passed back");
+    }
+    assert!(headers.get("connection").is_none_or(|v| !v.to_str().unwrap().contains("x-hop-response")));
+}
+
+fn unauthorized() -> Fault {
+    Fault::Status { status: 401, body: r#"{"code":124,"message":"Invalid access token."}"#.into(), retry_after: None }
+}
+
+fn refreshes(env: &ConnectEnv, provider: Provider) -> usize {
+    env.fakes.control().token_requests(provider).iter().filter(|r| r.grant_type == "refresh_token").count()
+}
+
+async fn dialpad_sandbox_grants_are_proxied_to_the_sandbox_host(env: ConnectEnv) {
+    env.configure_dialpad("production", None).await;
+    env.configure_dialpad("sandbox", None).await;
+    let grant_id = env.connect_ok("user-1", "dialpad-sandbox").await;
+    let production_calls = env.fakes.control().calls_on_host(Host::DialpadProduction);
+    let (status, echo) = proxy(&env, Method::GET, &grant_id, "/api/v2/echo/users", None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{echo}");
+    assert_eq!(echo["host"], Host::DialpadSandbox.as_str());
+    // A 401 there refreshes at the sandbox too, and the replay goes to the sandbox again.
+    env.fakes.control().inject(Provider::DialpadSandbox, Endpoint::Api, unauthorized(), 1);
+    let (status, echo) = proxy(&env, Method::GET, &grant_id, "/api/v2/echo/users", None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{echo}");
+    assert_eq!(echo["host"], Host::DialpadSandbox.as_str());
+    assert_eq!((refreshes(&env, Provider::DialpadSandbox), refreshes(&env, Provider::DialpadProduction)), (1, 0));
+    assert_eq!(
+        env.fakes.control().calls_on_host(Host::DialpadProduction),
+        production_calls,
+        "nothing went to production"
+    );
+}
+
+async fn only_a_body_within_the_replay_buffer_is_replayed_after_a_401(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let sent_to = |env: &ConnectEnv, path: &str| -> Vec<String> {
+        env.fakes.control().requests(Host::ZoomApi).into_iter().filter(|r| r.path == path).map(|r| r.body).collect()
+    };
+    // Over 64 KiB: sent once; the 401 goes back to the caller, the grant is refreshed for next time.
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Api, unauthorized(), 1);
+    let big = vec![b'b'; 64 * 1024 + 1];
+    let (status, body) = proxy(&env, Method::POST, &grant_id, "/v2/echo/big", Some(big), &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["code"], 124, "the provider's own answer");
+    assert_eq!(sent_to(&env, "/v2/echo/big").len(), 1, "a body over the replay buffer is never sent twice");
+    assert_eq!(refreshes(&env, Provider::Zoom), 1);
+    let (status, _) = proxy(&env, Method::GET, &grant_id, "/v2/echo/after", None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "the refreshed token works");
+    // Within 64 KiB: replayed exactly once, byte for byte.
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Api, unauthorized(), 1);
+    let small = "s".repeat(64 * 1024);
+    let (status, echo) =
+        proxy(&env, Method::POST, &grant_id, "/v2/echo/small", Some(small.clone().into_bytes()), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{echo}");
+    assert_eq!(echo["body_len"], 64 * 1024);
+    assert_eq!(sent_to(&env, "/v2/echo/small"), [small.clone(), small]);
+    assert_eq!(refreshes(&env, Provider::Zoom), 2);
 }

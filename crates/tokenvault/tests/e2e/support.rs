@@ -160,6 +160,7 @@ pub fn test_settings(db: &TestDatabase, dir: &std::path::Path) -> Settings {
         providers_dir: None,
         key_cache_ttl: std::time::Duration::from_millis(20),
         audit_retention: std::time::Duration::from_secs(365 * 86_400),
+        proxy_limits: Default::default(),
         refresh: tokenvault::settings::RefreshSettings {
             interval: None,
             webhook_interval: None,
