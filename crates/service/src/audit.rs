@@ -318,7 +318,11 @@ impl Vault {
     }
 
     /// Deletes audit rows past `retention` once an hour until `shutdown` fires.
-    pub async fn run_audit_retention(self: Arc<Self>, retention: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run_audit_retention(
+        self: Arc<Self>,
+        retention: Duration,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
         crate::periodic::run_every(Duration::from_secs(3600), shutdown, || async {
             match self.purge_audit(retention).await {
                 Ok(0) => {}

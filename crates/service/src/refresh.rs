@@ -183,7 +183,6 @@ impl Vault {
     }
 
     async fn refresh_with_lease(&self, grant: &GrantRecord) -> Result<RefreshOutcome, ServiceError> {
-        let now = self.now().as_millis();
         let Some(sealed_refresh) = grant.refresh_token.clone() else {
             // Not refreshable (Dialpad without offline_access): once expired, re-authorize.
             if self.is_expired(grant) {
@@ -202,14 +201,8 @@ impl Vault {
         );
         let rotating = provider.definition.token.refresh == RefreshStyle::Rotating;
 
-        let mut result = self.provider_http.refresh(&provider, &credentials, &refresh_token, now).await;
-        let mut lost_once = false;
-        if matches!(result, Err(ProviderError::ResponseLost { .. })) && rotating {
-            // The provider may have rotated already; the old token is tried once more, never again.
-            tracing::warn!(grant_id = %grant.id, "refresh response lost; retrying once with the same refresh token");
-            lost_once = true;
-            result = self.provider_http.refresh(&provider, &credentials, &refresh_token, self.now().as_millis()).await;
-        }
+        let (result, in_doubt) =
+            self.send_refresh(grant, &sealed_refresh, rotating, &provider, &credentials, &refresh_token).await?;
         match result {
             Ok(tokens) => {
                 let now = self.now().as_millis();
@@ -244,9 +237,16 @@ impl Vault {
                 Ok(RefreshOutcome::Refreshed)
             }
             Err(ProviderError::InvalidGrant { .. }) => {
-                let reason = if lost_once { "refresh_response_lost" } else { "refresh_token_rejected" };
+                // After a lost response, a rejection means the provider did rotate: the new token is gone.
+                let reason = if in_doubt > 0 { "refresh_response_lost" } else { "refresh_token_rejected" };
                 self.mark_needs_reauth(grant, reason).await?;
                 Ok(RefreshOutcome::NeedsReauth(reason.into()))
+            }
+            Err(error) if in_doubt > 0 => {
+                // The one send allowed after a lost response did not bring a new pair: never a third.
+                tracing::warn!(grant_id = %grant.id, provider = %grant.provider, error = %error, "retry after a lost refresh response failed; the old refresh token is not sent again");
+                self.mark_needs_reauth(grant, "refresh_response_lost").await?;
+                Ok(RefreshOutcome::NeedsReauth("refresh_response_lost".into()))
             }
             Err(error) => {
                 let retry_after = match &error {
@@ -264,12 +264,68 @@ impl Vault {
         }
     }
 
+    /// Sends the refresh request. For a rotating provider every send is first recorded on the
+    /// grant as "in doubt" (so a holder dying mid-call is counted too), and a lost response is
+    /// retried at once, but the stored refresh token is never sent more than [`MAX_SENDS_IN_DOUBT`]
+    /// times without an answer that settles it, across passes, processes and restarts. Returns the
+    /// provider's answer and how many sends were in doubt before the one that produced it.
+    async fn send_refresh(
+        &self,
+        grant: &GrantRecord,
+        sealed_refresh: &[u8],
+        rotating: bool,
+        provider: &tokenvault_providers::ResolvedProvider,
+        credentials: &tokenvault_providers::ClientCredentials,
+        refresh_token: &SecretString,
+    ) -> Result<(Result<tokenvault_providers::TokenSet, ProviderError>, i64), ServiceError> {
+        let mut in_doubt = if rotating { grant.refresh_sends_in_doubt } else { 0 };
+        loop {
+            if rotating {
+                if in_doubt >= MAX_SENDS_IN_DOUBT {
+                    let lost = ProviderError::ResponseLost {
+                        reason: "earlier sends of this refresh token went unanswered".into(),
+                    };
+                    return Ok((Err(lost), in_doubt));
+                }
+                let why = (in_doubt > 0).then_some("response_lost");
+                let recorded = self
+                    .store
+                    .record_refresh_send(&grant.id, &self.instance_id, sealed_refresh, in_doubt + 1, why)
+                    .await?;
+                if !recorded {
+                    return Err(lease_lost());
+                }
+            }
+            let result = self.provider_http.refresh(provider, credentials, refresh_token, self.now().as_millis()).await;
+            match result {
+                Err(ProviderError::ResponseLost { .. }) if rotating && in_doubt + 1 < MAX_SENDS_IN_DOUBT => {
+                    // The provider may or may not have rotated: the old token is tried once more, never again.
+                    tracing::warn!(grant_id = %grant.id, "refresh response lost; retrying once with the same refresh token");
+                    in_doubt += 1;
+                }
+                result => return Ok((result, in_doubt)),
+            }
+        }
+    }
+
     pub(crate) async fn mark_needs_reauth(&self, grant: &GrantRecord, reason: &str) -> Result<(), ServiceError> {
         if self.store.mark_needs_reauth(&grant.id, reason, self.now().as_millis()).await? {
             tracing::warn!(grant_id = %grant.id, provider = %grant.provider, reason, "grant needs re-authorization");
             self.emit_grant_event(&grant.app_id, "grant.needs_reauth", &grant.id, Some(reason)).await?;
         }
         Ok(())
+    }
+}
+
+/// How many sends of one rotating refresh token may go unanswered: the original and one retry
+/// (quirk 11). Past that the grant needs re-authorization.
+const MAX_SENDS_IN_DOUBT: i64 = 2;
+
+fn lease_lost() -> ServiceError {
+    ServiceError::Unavailable {
+        code: "refresh_in_progress",
+        message: "another vault instance took over this grant's refresh; retry shortly".into(),
+        retry_after_seconds: Some(1),
     }
 }
 

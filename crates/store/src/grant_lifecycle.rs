@@ -70,7 +70,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE grants SET access_token = $1, refresh_token = $2, expires_at = $3, api_base_url = COALESCE($4, api_base_url), \
              scopes = COALESCE($5, scopes), next_refresh_at = $6, refreshed_at = $7, updated_at = $7, refresh_failures = 0, \
-             retry_at = NULL, last_error = NULL, refresh_lease_owner = NULL, refresh_lease_until = NULL \
+             retry_at = NULL, last_error = NULL, refresh_lease_owner = NULL, refresh_lease_until = NULL, refresh_sends_in_doubt = 0 \
              WHERE id = $8 AND refresh_token = $9 AND status = 'active'",
         )
         .bind(&tokens.access_token)
@@ -87,6 +87,31 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Records, before a rotating refresh token is sent, how many sends of it will then be in
+    /// doubt (and optionally why, as `last_error`). Only the lease holder may do this, and only
+    /// while the token it is about to send is still the stored one; false means "do not send".
+    pub async fn record_refresh_send(
+        &self,
+        grant_id: &str,
+        owner: &str,
+        refresh_token: &[u8],
+        sends_in_doubt: i64,
+        last_error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE grants SET refresh_sends_in_doubt = $1, last_error = COALESCE($2, last_error) \
+             WHERE id = $3 AND refresh_lease_owner = $4 AND refresh_token = $5 AND status = 'active'",
+        )
+        .bind(sends_in_doubt)
+        .bind(last_error)
+        .bind(grant_id)
+        .bind(owner)
+        .bind(refresh_token)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Records a temporary refresh failure: the grant stays active, retried at `retry_at`.
     pub async fn record_refresh_failure(
         &self,
@@ -98,7 +123,8 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let row = sqlx::query(
             "UPDATE grants SET refresh_failures = refresh_failures + 1, retry_at = $1, last_error = $2, updated_at = $3, \
-             refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $4 AND refresh_lease_owner = $5 RETURNING refresh_failures",
+             refresh_sends_in_doubt = 0, refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $4 AND refresh_lease_owner = $5 \
+             RETURNING refresh_failures",
         )
         .bind(retry_at)
         .bind(error)

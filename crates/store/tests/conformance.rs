@@ -236,6 +236,7 @@ fn grant(id: &str, end_user: &str, account: &str) -> GrantRecord {
         last_error: None,
         revoked_at: None,
         refresh_lease_until: None,
+        refresh_sends_in_doubt: 0,
     }
 }
 
