@@ -1,6 +1,8 @@
 //! The writes of a grant's life after connect: the refresh lease, refresh results, failures,
 //! re-authorization and revocation. Each is a single conditional UPDATE, so it is atomic on both
-//! databases without explicit locks.
+//! databases without explicit locks. Every write of a refresh's outcome names the refresh it
+//! belongs to ([`RefreshHold`]), so a holder that outlived its lease can never clobber the
+//! result of a newer refresh.
 
 use sqlx::Row;
 
@@ -16,6 +18,38 @@ pub struct RefreshedTokens {
     pub scopes: Option<String>,
     pub next_refresh_at: Option<Millis>,
     pub refreshed_at: Millis,
+}
+
+/// Which refresh an outcome write belongs to: the lease holder, and the refresh token (sealed)
+/// it used, `None` for a grant without one. The write happens only if both are still current.
+#[derive(Clone, Copy, Debug)]
+pub struct RefreshHold<'a> {
+    pub owner: &'a str,
+    pub refresh_token: Option<&'a [u8]>,
+}
+
+impl RefreshHold<'_> {
+    /// The SQL condition, its parameters numbered from `first`.
+    fn condition(&self, first: usize) -> String {
+        match self.refresh_token {
+            Some(_) => format!("refresh_lease_owner = ${first} AND refresh_token = ${}", first + 1),
+            None => format!("refresh_lease_owner = ${first} AND refresh_token IS NULL"),
+        }
+    }
+
+    fn bind<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>
+    where
+        Self: 'q,
+    {
+        let query = query.bind(self.owner.to_owned());
+        match self.refresh_token {
+            Some(token) => query.bind(token.to_vec()),
+            None => query,
+        }
+    }
 }
 
 /// A grant due for a background refresh.
@@ -44,6 +78,20 @@ impl Store {
         .bind(until)
         .bind(grant_id)
         .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Extends a lease its owner still holds (the heartbeat of a holder at work). False means
+    /// the lease is gone: released, or taken over after it ran out.
+    pub async fn renew_refresh_lease(&self, grant_id: &str, owner: &str, until: Millis) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE grants SET refresh_lease_until = $1 WHERE id = $2 AND refresh_lease_owner = $3 AND status = 'active'",
+        )
+        .bind(until)
+        .bind(grant_id)
+        .bind(owner)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -112,43 +160,52 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Records a temporary refresh failure: the grant stays active, retried at `retry_at`.
+    /// Records a temporary refresh failure: the grant stays active, retried at `retry_at`. Only
+    /// for the refresh `hold` names; returns the failure count, 0 if the write did not apply.
     pub async fn record_refresh_failure(
         &self,
         grant_id: &str,
-        owner: &str,
+        hold: RefreshHold<'_>,
         retry_at: Millis,
         error: &str,
         now: Millis,
     ) -> Result<i64, StoreError> {
-        let row = sqlx::query(
+        let sql = format!(
             "UPDATE grants SET refresh_failures = refresh_failures + 1, retry_at = $1, last_error = $2, updated_at = $3, \
-             refresh_sends_in_doubt = 0, refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $4 AND refresh_lease_owner = $5 \
-             RETURNING refresh_failures",
-        )
-        .bind(retry_at)
-        .bind(error)
-        .bind(now)
-        .bind(grant_id)
-        .bind(owner)
-        .fetch_optional(&self.pool)
-        .await?;
+             refresh_sends_in_doubt = 0, refresh_lease_owner = NULL, refresh_lease_until = NULL \
+             WHERE id = $4 AND status = 'active' AND {} RETURNING refresh_failures",
+            hold.condition(5)
+        );
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(retry_at)
+            .bind(error.to_owned())
+            .bind(now)
+            .bind(grant_id.to_owned());
+        let row = hold.bind(query).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.try_get("refresh_failures")).transpose()?.unwrap_or(0))
     }
 
     /// The provider said the grant is dead: stop refreshing, keep the row and tokens, and say why.
-    /// Returns false if the grant was not active (already marked, revoked).
-    pub async fn mark_needs_reauth(&self, grant_id: &str, reason: &str, now: Millis) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+    /// With a `hold`, only if that refresh is still the current one. Returns false if nothing
+    /// changed (not active any more, or a newer refresh happened).
+    pub async fn mark_needs_reauth(
+        &self,
+        grant_id: &str,
+        reason: &str,
+        now: Millis,
+        hold: Option<RefreshHold<'_>>,
+    ) -> Result<bool, StoreError> {
+        let guard = hold.map(|h| format!(" AND {}", h.condition(4))).unwrap_or_default();
+        let sql = format!(
             "UPDATE grants SET status = 'needs_reauth', status_reason = $1, next_refresh_at = NULL, retry_at = NULL, updated_at = $2, \
-             refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $3 AND status = 'active'",
-        )
-        .bind(reason)
-        .bind(now)
-        .bind(grant_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+             refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $3 AND status = 'active'{guard}"
+        );
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(reason.to_owned()).bind(now).bind(grant_id.to_owned());
+        let query = match &hold {
+            Some(h) => h.bind(query),
+            None => query,
+        };
+        Ok(query.execute(&self.pool).await?.rows_affected() == 1)
     }
 
     /// Marks a revocation attempt that failed at the provider: tokens are kept for a retry.

@@ -3,7 +3,8 @@
 
 use tokenvault_store::{
     AdminTokenRecord, ApiKeyRecord, AppRecord, ConnectSessionRecord, EncryptionKeyRecord, GrantFilter, GrantRecord,
-    KeyState, OAuthFlowRecord, ProviderConfigRecord, SEALED_COLUMNS, SessionOutcome, Store, StoreError,
+    KeyState, OAuthFlowRecord, ProviderConfigRecord, RefreshHold, RefreshedTokens, SEALED_COLUMNS, SessionOutcome,
+    Store, StoreError,
 };
 use tokenvault_testkit::{Backend, TestDatabase};
 
@@ -35,6 +36,7 @@ conformance!(
     oauth_flow_state_is_consumed_once,
     grants_upsert_by_id_and_identity_is_unique,
     sealed_values_page_and_compare_and_swap,
+    refresh_lease_renewal_and_stale_holders_cannot_clobber_a_newer_refresh,
 );
 
 async fn run<F, Fut>(backend: Backend, case: F)
@@ -370,4 +372,46 @@ async fn sealed_values_page_and_compare_and_swap(store: Store) {
     for column in SEALED_COLUMNS {
         store.sealed_values_page(*column, "", 1).await.unwrap();
     }
+}
+
+async fn refresh_lease_renewal_and_stale_holders_cannot_clobber_a_newer_refresh(store: Store) {
+    with_app_and_config(&store).await;
+    store.upsert_grant(&grant("grt_1", "user-1", "acct-1")).await.unwrap();
+    let old = vec![2u8; 30];
+    let new = vec![8u8; 30];
+    // A holder renews its lease while it works: nobody else can take it after the first term.
+    assert!(store.try_acquire_refresh_lease("grt_1", "A", 0, 1_000).await.unwrap());
+    assert!(store.renew_refresh_lease("grt_1", "A", 2_500).await.unwrap());
+    assert!(!store.try_acquire_refresh_lease("grt_1", "B", 2_000, 3_000).await.unwrap());
+    // A stalls and stops renewing; once the lease has run out B takes it and refreshes.
+    assert!(store.try_acquire_refresh_lease("grt_1", "B", 2_500, 3_500).await.unwrap());
+    assert!(!store.renew_refresh_lease("grt_1", "A", 4_000).await.unwrap(), "A cannot renew a lease B holds");
+    assert!(!store.record_refresh_send("grt_1", "A", &old, 1, None).await.unwrap(), "A may not send any more");
+    let tokens = RefreshedTokens {
+        access_token: vec![7; 30],
+        refresh_token: Some(new.clone()),
+        expires_at: Some(9_000),
+        api_base_url: None,
+        scopes: None,
+        next_refresh_at: Some(8_000),
+        refreshed_at: 2_600,
+    };
+    assert!(store.complete_refresh("grt_1", &old, &tokens).await.unwrap());
+    // A wakes up with Zoom's `invalid_grant` for the old token: its outcome writes change nothing.
+    let stale = RefreshHold { owner: "A", refresh_token: Some(&old) };
+    assert!(!store.mark_needs_reauth("grt_1", "refresh_token_rejected", 2_700, Some(stale)).await.unwrap());
+    assert_eq!(store.record_refresh_failure("grt_1", stale, 9_999, "provider_unavailable", 2_700).await.unwrap(), 0);
+    let g = store.find_grant("grt_1").await.unwrap();
+    assert_eq!((g.status.as_str(), g.refresh_token.as_deref()), ("active", Some(&new[..])));
+    assert_eq!((g.retry_at, g.last_error, g.refresh_failures), (None, None, 0));
+    // A holder whose lease was taken over cannot write even with the current token...
+    assert!(store.try_acquire_refresh_lease("grt_1", "C", 10_000, 11_000).await.unwrap());
+    let taken_over = RefreshHold { owner: "A", refresh_token: Some(&new) };
+    assert!(!store.mark_needs_reauth("grt_1", "refresh_token_rejected", 10_001, Some(taken_over)).await.unwrap());
+    // ...while the current holder's outcome applies.
+    let current = RefreshHold { owner: "C", refresh_token: Some(&new) };
+    assert!(store.mark_needs_reauth("grt_1", "refresh_token_rejected", 10_002, Some(current)).await.unwrap());
+    let g = store.find_grant("grt_1").await.unwrap();
+    assert_eq!((g.status.as_str(), g.status_reason.as_deref()), ("needs_reauth", Some("refresh_token_rejected")));
+    assert_eq!(g.refresh_lease_until, None);
 }

@@ -41,6 +41,15 @@ impl ConnectEnv {
     }
 
     pub async fn start_with(backend: Backend, dialpad_client_auth: Option<&str>) -> Option<ConnectEnv> {
+        Self::start_adjusted(backend, dialpad_client_auth, |_| {}).await
+    }
+
+    /// Like [`ConnectEnv::start_with`], with the vault's settings adjusted first.
+    pub async fn start_adjusted(
+        backend: Backend,
+        dialpad_client_auth: Option<&str>,
+        adjust: impl FnOnce(&mut tokenvault::settings::Settings),
+    ) -> Option<ConnectEnv> {
         let db = Arc::new(TestDatabase::create(backend).await?);
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let fakes = Fakes::start().await.expect("fakes start");
@@ -49,6 +58,7 @@ impl ConnectEnv {
         catalog_overrides(&fakes, &providers_dir, dialpad_client_auth);
         let mut settings = test_settings(&db, dir.path());
         settings.providers_dir = Some(providers_dir);
+        adjust(&mut settings);
         let vault = TestVault::start_with(settings, db, dir).await;
         let (_, key) = vault.new_app("acme").await;
         let (status, body) =

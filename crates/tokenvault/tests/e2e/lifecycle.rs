@@ -522,3 +522,74 @@ async fn quirk_30_non_rotating_provider_lost_connections_are_plain_transient_err
     assert_eq!(status, StatusCode::OK, "a third send of the same token is fine here: {body}");
     assert_eq!(env.fakes.control().calls(Provider::Generic, Endpoint::Token), 4);
 }
+
+/// Run with a one-second lease, so a three-second provider call outlasts it several times over.
+mod lease_is_renewed_while_the_provider_is_slow {
+    use super::*;
+
+    async fn env(backend: tokenvault_testkit::Backend) -> Option<ConnectEnv> {
+        ConnectEnv::start_adjusted(backend, None, |s| s.refresh.lease = Duration::from_secs(1)).await
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        if let Some(env) = env(tokenvault_testkit::Backend::Sqlite).await {
+            super::lease_is_renewed_while_the_provider_is_slow(env).await
+        }
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        if let Some(env) = env(tokenvault_testkit::Backend::Postgres).await {
+            super::lease_is_renewed_while_the_provider_is_slow(env).await
+        }
+    }
+}
+
+/// Polls the grant row until `check` holds (the heartbeat is a background task).
+async fn wait_for_grant(
+    store: &tokenvault_store::Store,
+    grant_id: &str,
+    what: &str,
+    check: impl Fn(&tokenvault_store::GrantRecord) -> bool,
+) -> tokenvault_store::GrantRecord {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let grant = store.find_grant(grant_id).await.unwrap();
+        if check(&grant) {
+            return grant;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn lease_is_renewed_while_the_provider_is_slow(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let store = tokenvault_store::Store::connect(env.vault.settings.database_url.as_deref().unwrap()).await.unwrap();
+    env.vault.clock.advance(Duration::from_secs(3600));
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Token, Fault::Latency(Duration::from_secs(3)), 1);
+    let env = std::sync::Arc::new(env);
+    let caller = tokio::spawn({
+        let (env, grant_id) = (env.clone(), grant_id.clone());
+        async move { token(&env, &grant_id).await }
+    });
+    let held = wait_for_grant(&store, &grant_id, "the lease", |g| g.refresh_lease_until.is_some()).await;
+    // The vault's clock moves far past the lease while the provider is still thinking: only the
+    // holder's renewals keep the lease alive.
+    env.vault.clock.advance(Duration::from_secs(60));
+    let now = env.vault.clock_now_seconds() * 1000;
+    assert!(held.refresh_lease_until.unwrap() < now);
+    wait_for_grant(&store, &grant_id, "a renewal", |g| g.refresh_lease_until.is_some_and(|until| until > now)).await;
+    assert!(
+        !store.try_acquire_refresh_lease(&grant_id, "vault-other", now, now + 1000).await.unwrap(),
+        "a live holder keeps its lease"
+    );
+    let (status, body) = caller.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(refreshes(&env, Provider::Zoom).len(), 1);
+    let grant = store.find_grant(&grant_id).await.unwrap();
+    assert_eq!(grant.refresh_lease_until, None, "released once done");
+    store.close().await;
+}
