@@ -217,7 +217,7 @@ impl Vault {
         let rotating = provider.definition.token.refresh == RefreshStyle::Rotating;
 
         let (result, in_doubt) = self
-            .send_refresh(grant, &sealed_refresh, rotating, heartbeat, &provider, &credentials, &refresh_token)
+            .send_refresh(grant, &sealed_refresh, rotating, heartbeat, (&provider, &credentials), &refresh_token)
             .await?;
         if heartbeat.is_lost() && result.is_err() {
             // Another instance owns the grant's refresh now: its outcome, not ours, counts.
@@ -247,13 +247,14 @@ impl Vault {
                     next_refresh_at: next_refresh_at(tokens.expires_at_ms, refreshable, idle, now),
                     refreshed_at: now,
                 };
-                if !self.store.complete_refresh(&grant.id, &sealed_refresh, &update).await? {
+                let events = self.grant_event_rows(&grant.app_id, grant, "grant.refreshed", "active", None).await?;
+                if !self.store.complete_refresh(&grant.id, &sealed_refresh, &update, &events).await? {
                     // Only if our lease was lost and another instance refreshed first: never overwrite a newer pair.
                     tracing::error!(grant_id = %grant.id, "refresh result not stored: the grant changed meanwhile");
                     return Ok(RefreshOutcome::AlreadyFresh);
                 }
                 tracing::info!(grant_id = %grant.id, provider = %grant.provider, "grant refreshed");
-                self.emit_grant_event(&grant.app_id, "grant.refreshed", &grant.id, None).await?;
+                self.audit_grant_event(grant, "grant.refreshed", None);
                 Ok(RefreshOutcome::Refreshed)
             }
             Err(ProviderError::InvalidGrant { .. }) => {
@@ -295,8 +296,7 @@ impl Vault {
         sealed_refresh: &[u8],
         rotating: bool,
         heartbeat: &LeaseHeartbeat,
-        provider: &tokenvault_providers::ResolvedProvider,
-        credentials: &tokenvault_providers::ClientCredentials,
+        (provider, credentials): (&tokenvault_providers::ResolvedProvider, &tokenvault_providers::ClientCredentials),
         refresh_token: &SecretString,
     ) -> Result<(Result<tokenvault_providers::TokenSet, ProviderError>, i64), ServiceError> {
         let mut in_doubt = if rotating { grant.refresh_sends_in_doubt } else { 0 };
@@ -353,9 +353,11 @@ impl Vault {
         reason: &str,
         hold: Option<RefreshHold<'_>>,
     ) -> Result<(), ServiceError> {
-        if self.store.mark_needs_reauth(&grant.id, reason, self.now().as_millis(), hold).await? {
+        let events =
+            self.grant_event_rows(&grant.app_id, grant, "grant.needs_reauth", "needs_reauth", Some(reason)).await?;
+        if self.store.mark_needs_reauth(&grant.id, reason, self.now().as_millis(), hold, &events).await? {
             tracing::warn!(grant_id = %grant.id, provider = %grant.provider, reason, "grant needs re-authorization");
-            self.emit_grant_event(&grant.app_id, "grant.needs_reauth", &grant.id, Some(reason)).await?;
+            self.audit_grant_event(grant, "grant.needs_reauth", Some(reason));
         }
         Ok(())
     }

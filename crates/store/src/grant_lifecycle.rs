@@ -1,12 +1,14 @@
 //! The writes of a grant's life after connect: the refresh lease, refresh results, failures,
-//! re-authorization and revocation. Each is a single conditional UPDATE, so it is atomic on both
-//! databases without explicit locks. Every write of a refresh's outcome names the refresh it
+//! re-authorization and revocation. Each is a single conditional UPDATE; the state changes the
+//! app is told about run in one transaction with the outbox rows announcing them
+//! (`events`), inserted only if the UPDATE applied: a crash loses both or neither. Every write of a refresh's outcome names the refresh it
 //! belongs to ([`RefreshHold`]), so a holder that outlived its lease can never clobber the
 //! result of a newer refresh.
 
 use sqlx::Row;
 
-use crate::{Millis, Store, StoreError};
+use crate::webhook_outbox::insert_deliveries;
+use crate::{Millis, Store, StoreError, WebhookDeliveryRecord};
 
 /// New tokens from a refresh, already sealed.
 #[derive(Clone)]
@@ -114,7 +116,9 @@ impl Store {
         grant_id: &str,
         used_refresh_token: &[u8],
         tokens: &RefreshedTokens,
+        events: &[WebhookDeliveryRecord],
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE grants SET access_token = $1, refresh_token = $2, expires_at = $3, api_base_url = COALESCE($4, api_base_url), \
              scopes = COALESCE($5, scopes), next_refresh_at = $6, refreshed_at = $7, updated_at = $7, refresh_failures = 0, \
@@ -130,9 +134,9 @@ impl Store {
         .bind(tokens.refreshed_at)
         .bind(grant_id)
         .bind(used_refresh_token)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Self::commit_with_events(tx, done.rows_affected() == 1, events).await
     }
 
     /// Records, before a rotating refresh token is sent, how many sends of it will then be in
@@ -194,6 +198,7 @@ impl Store {
         reason: &str,
         now: Millis,
         hold: Option<RefreshHold<'_>>,
+        events: &[WebhookDeliveryRecord],
     ) -> Result<bool, StoreError> {
         let guard = hold.map(|h| format!(" AND {}", h.condition(4))).unwrap_or_default();
         let sql = format!(
@@ -205,7 +210,9 @@ impl Store {
             Some(h) => h.bind(query),
             None => query,
         };
-        Ok(query.execute(&self.pool).await?.rows_affected() == 1)
+        let mut tx = self.begin_write().await?;
+        let changed = query.execute(&mut *tx).await?.rows_affected() == 1;
+        Self::commit_with_events(tx, changed, events).await
     }
 
     /// Marks a revocation attempt that failed at the provider: tokens are kept for a retry.
@@ -222,8 +229,16 @@ impl Store {
         Ok(())
     }
 
-    /// Erases a grant's tokens and leaves a tombstone. Returns false if it was already revoked.
-    pub async fn revoke_grant(&self, grant_id: &str, reason: &str, now: Millis) -> Result<bool, StoreError> {
+    /// Erases a grant's tokens and the provider webhooks recorded for it, and leaves a tombstone.
+    /// Returns false if it was already revoked (then nothing is written).
+    pub async fn revoke_grant(
+        &self,
+        grant_id: &str,
+        reason: &str,
+        now: Millis,
+        events: &[WebhookDeliveryRecord],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE grants SET status = 'revoked', status_reason = $1, access_token = NULL, refresh_token = NULL, \
              next_refresh_at = NULL, retry_at = NULL, revoked_at = $2, updated_at = $2, refresh_lease_owner = NULL, \
@@ -232,9 +247,26 @@ impl Store {
         .bind(reason)
         .bind(now)
         .bind(grant_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let changed = done.rows_affected() == 1;
+        if changed {
+            sqlx::query("DELETE FROM provider_webhooks WHERE grant_id = $1").bind(grant_id).execute(&mut *tx).await?;
+        }
+        Self::commit_with_events(tx, changed, events).await
+    }
+
+    /// Inserts `events` if the change they announce happened, and commits.
+    async fn commit_with_events(
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        changed: bool,
+        events: &[WebhookDeliveryRecord],
+    ) -> Result<bool, StoreError> {
+        if changed {
+            insert_deliveries(&mut tx, events).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     /// Active grants whose scheduled refresh time has come and that are not backing off or
