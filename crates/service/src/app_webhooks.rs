@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokenvault_crypto::SealContext;
-use tokenvault_store::{WebhookDeliveryRecord, WebhookEndpointRecord};
+use tokenvault_store::{GrantRecord, WebhookDeliveryRecord, WebhookEndpointRecord};
 
 use crate::standard_webhooks::{new_secret, sign};
 use crate::urls::parse_browser_url;
@@ -175,7 +175,8 @@ impl Vault {
         Ok(rows.into_iter().map(WebhookDeliveryView::from).collect())
     }
 
-    /// Writes an event about a grant to the outbox of every endpoint that wants it.
+    /// Writes an event about a grant to the outbox of every endpoint that wants it (for events
+    /// not tied to a state change in the same transaction, e.g. `grant.connected`).
     pub(crate) async fn emit_grant_event(
         &self,
         app_id: &str,
@@ -184,30 +185,66 @@ impl Vault {
         reason: Option<&str>,
     ) -> Result<(), ServiceError> {
         let grant = self.store.find_grant(grant_id).await?;
-        self.audit(crate::audit::AuditEntry::grant_event(&grant, event_type, reason));
+        let rows = self.grant_event_rows(app_id, &grant, event_type, &grant.status, reason).await?;
+        for row in &rows {
+            self.store.insert_webhook_delivery(row).await?;
+        }
+        self.audit_grant_event(&grant, event_type, reason);
+        Ok(())
+    }
+
+    /// The outbox rows announcing that `grant` is now in `status`, for the store to insert in the
+    /// same transaction as the change itself (nothing is written here).
+    pub(crate) async fn grant_event_rows(
+        &self,
+        app_id: &str,
+        grant: &GrantRecord,
+        event_type: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<Vec<WebhookDeliveryRecord>, ServiceError> {
         let data = json!({
             "grant_id": grant.id,
             "end_user_id": grant.end_user_id,
             "provider": grant.provider,
             "provider_config_id": grant.provider_config_id,
             "account_id": grant.account_id,
-            "status": grant.status,
+            "status": status,
             "reason": reason,
         });
-        self.emit_event(app_id, event_type, data).await
+        self.event_rows(app_id, event_type, data).await
+    }
+
+    /// Audits an event that was written (call only once its change is committed).
+    pub(crate) fn audit_grant_event(&self, grant: &GrantRecord, event_type: &str, reason: Option<&str>) {
+        self.audit(crate::audit::AuditEntry::grant_event(grant, event_type, reason));
     }
 
     pub(crate) async fn emit_event(&self, app_id: &str, event_type: &str, data: Value) -> Result<(), ServiceError> {
+        for row in self.event_rows(app_id, event_type, data).await? {
+            self.store.insert_webhook_delivery(&row).await?;
+        }
+        Ok(())
+    }
+
+    /// One outbox row per endpoint of the app that wants `event_type`, sharing one message id.
+    async fn event_rows(
+        &self,
+        app_id: &str,
+        event_type: &str,
+        data: Value,
+    ) -> Result<Vec<WebhookDeliveryRecord>, ServiceError> {
         let endpoints = self.store.list_webhook_endpoints(app_id).await?;
         let wanted: Vec<_> = endpoints.into_iter().filter(|e| e.event_types.iter().any(|t| t == event_type)).collect();
         if wanted.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let now = self.now();
         let message_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
         let payload = json!({ "type": event_type, "timestamp": now.to_rfc3339(), "data": data }).to_string();
-        for endpoint in wanted {
-            let record = WebhookDeliveryRecord {
+        Ok(wanted
+            .into_iter()
+            .map(|endpoint| WebhookDeliveryRecord {
                 id: IdKind::WebhookDelivery.generate(),
                 message_id: message_id.clone(),
                 app_id: app_id.to_owned(),
@@ -221,10 +258,8 @@ impl Vault {
                 last_error: None,
                 created_at: now.as_millis(),
                 delivered_at: None,
-            };
-            self.store.insert_webhook_delivery(&record).await?;
-        }
-        Ok(())
+            })
+            .collect())
     }
 
     /// One delivery pass: sends every due delivery once.

@@ -1,6 +1,7 @@
 //! Disconnect: revoke at the provider, then erase the tokens and keep a tombstone. If the
 //! provider call fails the grant becomes `revoke_failed` with its tokens kept, so a retry can
-//! finish the job; nothing is ever half-deleted.
+//! finish the job; nothing is ever half-deleted. The tombstone and the `grant.revoked` event for
+//! the app are written in one transaction.
 
 use secrecy::SecretString;
 use tokenvault_store::GrantRecord;
@@ -19,10 +20,14 @@ impl Vault {
         }
         match self.revoke_at_provider(&grant).await {
             Ok(()) => {
-                self.store.revoke_grant(&grant.id, "disconnected", self.now().as_millis()).await?;
-                self.store.delete_provider_webhooks(&grant.id).await?;
-                tracing::info!(grant_id = %grant.id, provider = %grant.provider, "grant disconnected");
-                self.emit_grant_event(&grant.app_id, "grant.revoked", &grant.id, Some("disconnected")).await?;
+                // The tombstone, the erased webhooks and the app's event are one transaction.
+                let events = self
+                    .grant_event_rows(&grant.app_id, &grant, "grant.revoked", "revoked", Some("disconnected"))
+                    .await?;
+                if self.store.revoke_grant(&grant.id, "disconnected", self.now().as_millis(), &events).await? {
+                    tracing::info!(grant_id = %grant.id, provider = %grant.provider, "grant disconnected");
+                    self.audit_grant_event(&grant, "grant.revoked", Some("disconnected"));
+                }
                 Ok(self.store.get_grant(app_id, &grant_id).await?.into())
             }
             Err(error) => {

@@ -191,6 +191,7 @@ impl Vault {
                 last_error: None,
                 revoked_at: None,
                 refresh_lease_until: None,
+                refresh_sends_in_doubt: 0,
             };
             match self.store.upsert_grant(&record).await {
                 Ok(()) => {

@@ -18,6 +18,7 @@ mod grants;
 mod ids;
 mod installs;
 mod key_manager;
+mod lease_heartbeat;
 mod managed_secrets;
 mod periodic;
 mod policies;

@@ -108,12 +108,18 @@ impl Vault {
         let account_key =
             tokenvault_providers::Identity { account_id, user_id: Some(user_id), display_name: None, email: None }
                 .key();
+        const REASON: &str = "provider_deauthorized";
         for grant_id in self.store.grants_for_account(&config.id, &account_key).await? {
-            if self.store.revoke_grant(&grant_id, "provider_deauthorized", self.now().as_millis()).await? {
+            let grant = self.store.find_grant(&grant_id).await?;
+            if grant.status == "revoked" {
+                continue; // a redelivery
+            }
+            let events =
+                self.grant_event_rows(&config.app_id, &grant, "grant.revoked", "revoked", Some(REASON)).await?;
+            // The tombstone and the app's event are one transaction; a redelivery writes neither.
+            if self.store.revoke_grant(&grant_id, REASON, self.now().as_millis(), &events).await? {
                 tracing::info!(grant_id = %grant_id, "grant revoked: the user removed the app at Zoom");
-                self.store.delete_provider_webhooks(&grant_id).await?;
-                self.emit_grant_event(&config.app_id, "grant.revoked", &grant_id, Some("provider_deauthorized"))
-                    .await?;
+                self.audit_grant_event(&grant, "grant.revoked", Some(REASON));
             }
         }
         Ok(())

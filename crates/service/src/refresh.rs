@@ -2,18 +2,20 @@
 //!
 //! One refresh per grant at a time: in-process, callers queue on a per-grant mutex; across
 //! instances, a lease row in the database (`refresh_lease_owner/until`, taken with a conditional
-//! UPDATE) that a crashed holder can block for at most the lease duration. The new token pair is
-//! written in one UPDATE that also checks the refresh token used is still the stored one, before
-//! any caller sees the new access token.
+//! UPDATE, renewed by the holder while it works) that a crashed holder can block for at most the
+//! lease duration. The new token pair is written in one UPDATE that also checks the refresh token
+//! used is still the stored one, before any caller sees the new access token; every other outcome
+//! write also checks the lease is still ours.
 
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use tokenvault_providers::{ProviderError, RefreshStyle};
-use tokenvault_store::{GrantRecord, RefreshedTokens};
+use tokenvault_store::{GrantRecord, RefreshHold, RefreshedTokens};
 
 use crate::grants::seal_context;
+use crate::lease_heartbeat::LeaseHeartbeat;
 use crate::schedule::{backoff, next_refresh_at};
 use crate::{IdKind, ServiceError, Timestamp, Vault};
 
@@ -175,19 +177,31 @@ impl Vault {
     }
 
     async fn refresh_holding_lease(&self, grant: GrantRecord) -> Result<RefreshOutcome, ServiceError> {
-        let result = self.refresh_with_lease(&grant).await;
+        let heartbeat = LeaseHeartbeat::start(
+            self.store.clone(),
+            self.clock.clone(),
+            grant.id.clone(),
+            self.instance_id.clone(),
+            self.config.refresh_lease,
+        );
+        let result = self.refresh_with_lease(&grant, &heartbeat).await;
+        heartbeat.stop().await;
         if result.is_err() {
             self.store.release_refresh_lease(&grant.id, &self.instance_id).await?;
         }
         result
     }
 
-    async fn refresh_with_lease(&self, grant: &GrantRecord) -> Result<RefreshOutcome, ServiceError> {
-        let now = self.now().as_millis();
+    async fn refresh_with_lease(
+        &self,
+        grant: &GrantRecord,
+        heartbeat: &LeaseHeartbeat,
+    ) -> Result<RefreshOutcome, ServiceError> {
+        let hold = RefreshHold { owner: &self.instance_id, refresh_token: grant.refresh_token.as_deref() };
         let Some(sealed_refresh) = grant.refresh_token.clone() else {
             // Not refreshable (Dialpad without offline_access): once expired, re-authorize.
             if self.is_expired(grant) {
-                self.mark_needs_reauth(grant, "expired_without_refresh_token").await?;
+                self.mark_needs_reauth_holding(grant, "expired_without_refresh_token", hold).await?;
                 return Ok(RefreshOutcome::NeedsReauth("expired_without_refresh_token".into()));
             }
             self.store.release_refresh_lease(&grant.id, &self.instance_id).await?;
@@ -202,13 +216,12 @@ impl Vault {
         );
         let rotating = provider.definition.token.refresh == RefreshStyle::Rotating;
 
-        let mut result = self.provider_http.refresh(&provider, &credentials, &refresh_token, now).await;
-        let mut lost_once = false;
-        if matches!(result, Err(ProviderError::ResponseLost { .. })) && rotating {
-            // The provider may have rotated already; the old token is tried once more, never again.
-            tracing::warn!(grant_id = %grant.id, "refresh response lost; retrying once with the same refresh token");
-            lost_once = true;
-            result = self.provider_http.refresh(&provider, &credentials, &refresh_token, self.now().as_millis()).await;
+        let (result, in_doubt) = self
+            .send_refresh(grant, &sealed_refresh, rotating, heartbeat, (&provider, &credentials), &refresh_token)
+            .await?;
+        if heartbeat.is_lost() && result.is_err() {
+            // Another instance owns the grant's refresh now: its outcome, not ours, counts.
+            return Err(lease_lost());
         }
         match result {
             Ok(tokens) => {
@@ -234,19 +247,27 @@ impl Vault {
                     next_refresh_at: next_refresh_at(tokens.expires_at_ms, refreshable, idle, now),
                     refreshed_at: now,
                 };
-                if !self.store.complete_refresh(&grant.id, &sealed_refresh, &update).await? {
-                    // Cannot happen while we hold the lease; never overwrite a newer pair.
+                let events = self.grant_event_rows(&grant.app_id, grant, "grant.refreshed", "active", None).await?;
+                if !self.store.complete_refresh(&grant.id, &sealed_refresh, &update, &events).await? {
+                    // Only if our lease was lost and another instance refreshed first: never overwrite a newer pair.
                     tracing::error!(grant_id = %grant.id, "refresh result not stored: the grant changed meanwhile");
                     return Ok(RefreshOutcome::AlreadyFresh);
                 }
                 tracing::info!(grant_id = %grant.id, provider = %grant.provider, "grant refreshed");
-                self.emit_grant_event(&grant.app_id, "grant.refreshed", &grant.id, None).await?;
+                self.audit_grant_event(grant, "grant.refreshed", None);
                 Ok(RefreshOutcome::Refreshed)
             }
             Err(ProviderError::InvalidGrant { .. }) => {
-                let reason = if lost_once { "refresh_response_lost" } else { "refresh_token_rejected" };
-                self.mark_needs_reauth(grant, reason).await?;
+                // After a lost response, a rejection means the provider did rotate: the new token is gone.
+                let reason = if in_doubt > 0 { "refresh_response_lost" } else { "refresh_token_rejected" };
+                self.mark_needs_reauth_holding(grant, reason, hold).await?;
                 Ok(RefreshOutcome::NeedsReauth(reason.into()))
+            }
+            Err(error) if in_doubt > 0 => {
+                // The one send allowed after a lost response did not bring a new pair: never a third.
+                tracing::warn!(grant_id = %grant.id, provider = %grant.provider, error = %error, "retry after a lost refresh response failed; the old refresh token is not sent again");
+                self.mark_needs_reauth_holding(grant, "refresh_response_lost", hold).await?;
+                Ok(RefreshOutcome::NeedsReauth("refresh_response_lost".into()))
             }
             Err(error) => {
                 let retry_after = match &error {
@@ -257,19 +278,100 @@ impl Vault {
                 let now = self.now().as_millis();
                 let retry_at = now + delay.as_millis() as i64;
                 let code = error_code(&error);
-                self.store.record_refresh_failure(&grant.id, &self.instance_id, retry_at, code, now).await?;
+                self.store.record_refresh_failure(&grant.id, hold, retry_at, code, now).await?;
                 tracing::warn!(grant_id = %grant.id, provider = %grant.provider, error = %error, retry_in_ms = delay.as_millis() as u64, "refresh failed; will retry");
                 Ok(RefreshOutcome::RetryLater { retry_at })
             }
         }
     }
 
+    /// Sends the refresh request. For a rotating provider every send is first recorded on the
+    /// grant as "in doubt" (so a holder dying mid-call is counted too), and a lost response is
+    /// retried at once, but the stored refresh token is never sent more than [`MAX_SENDS_IN_DOUBT`]
+    /// times without an answer that settles it, across passes, processes and restarts. Returns the
+    /// provider's answer and how many sends were in doubt before the one that produced it.
+    async fn send_refresh(
+        &self,
+        grant: &GrantRecord,
+        sealed_refresh: &[u8],
+        rotating: bool,
+        heartbeat: &LeaseHeartbeat,
+        (provider, credentials): (&tokenvault_providers::ResolvedProvider, &tokenvault_providers::ClientCredentials),
+        refresh_token: &SecretString,
+    ) -> Result<(Result<tokenvault_providers::TokenSet, ProviderError>, i64), ServiceError> {
+        let mut in_doubt = if rotating { grant.refresh_sends_in_doubt } else { 0 };
+        loop {
+            if heartbeat.is_lost() {
+                return Err(lease_lost());
+            }
+            if rotating {
+                if in_doubt >= MAX_SENDS_IN_DOUBT {
+                    let lost = ProviderError::ResponseLost {
+                        reason: "earlier sends of this refresh token went unanswered".into(),
+                    };
+                    return Ok((Err(lost), in_doubt));
+                }
+                let why = (in_doubt > 0).then_some("response_lost");
+                let recorded = self
+                    .store
+                    .record_refresh_send(&grant.id, &self.instance_id, sealed_refresh, in_doubt + 1, why)
+                    .await?;
+                if !recorded {
+                    return Err(lease_lost());
+                }
+            }
+            let result = self.provider_http.refresh(provider, credentials, refresh_token, self.now().as_millis()).await;
+            match result {
+                Err(ProviderError::ResponseLost { .. }) if rotating && in_doubt + 1 < MAX_SENDS_IN_DOUBT => {
+                    // The provider may or may not have rotated: the old token is tried once more, never again.
+                    tracing::warn!(grant_id = %grant.id, "refresh response lost; retrying once with the same refresh token");
+                    in_doubt += 1;
+                }
+                result => return Ok((result, in_doubt)),
+            }
+        }
+    }
+
+    /// Marks a grant `needs_reauth` for a reason found outside a refresh (a 401, a newer authorization).
     pub(crate) async fn mark_needs_reauth(&self, grant: &GrantRecord, reason: &str) -> Result<(), ServiceError> {
-        if self.store.mark_needs_reauth(&grant.id, reason, self.now().as_millis()).await? {
+        self.mark_needs_reauth_if(grant, reason, None).await
+    }
+
+    /// The same, as a refresh's outcome: a no-op unless that refresh (lease and token) is still current.
+    async fn mark_needs_reauth_holding(
+        &self,
+        grant: &GrantRecord,
+        reason: &str,
+        hold: RefreshHold<'_>,
+    ) -> Result<(), ServiceError> {
+        self.mark_needs_reauth_if(grant, reason, Some(hold)).await
+    }
+
+    async fn mark_needs_reauth_if(
+        &self,
+        grant: &GrantRecord,
+        reason: &str,
+        hold: Option<RefreshHold<'_>>,
+    ) -> Result<(), ServiceError> {
+        let events =
+            self.grant_event_rows(&grant.app_id, grant, "grant.needs_reauth", "needs_reauth", Some(reason)).await?;
+        if self.store.mark_needs_reauth(&grant.id, reason, self.now().as_millis(), hold, &events).await? {
             tracing::warn!(grant_id = %grant.id, provider = %grant.provider, reason, "grant needs re-authorization");
-            self.emit_grant_event(&grant.app_id, "grant.needs_reauth", &grant.id, Some(reason)).await?;
+            self.audit_grant_event(grant, "grant.needs_reauth", Some(reason));
         }
         Ok(())
+    }
+}
+
+/// How many sends of one rotating refresh token may go unanswered: the original and one retry
+/// (quirk 11). Past that the grant needs re-authorization.
+const MAX_SENDS_IN_DOUBT: i64 = 2;
+
+fn lease_lost() -> ServiceError {
+    ServiceError::Unavailable {
+        code: "refresh_in_progress",
+        message: "another vault instance took over this grant's refresh; retry shortly".into(),
+        retry_after_seconds: Some(1),
     }
 }
 

@@ -1,10 +1,14 @@
 //! The writes of a grant's life after connect: the refresh lease, refresh results, failures,
-//! re-authorization and revocation. Each is a single conditional UPDATE, so it is atomic on both
-//! databases without explicit locks.
+//! re-authorization and revocation. Each is a single conditional UPDATE; the state changes the
+//! app is told about run in one transaction with the outbox rows announcing them
+//! (`events`), inserted only if the UPDATE applied: a crash loses both or neither. Every write of a refresh's outcome names the refresh it
+//! belongs to ([`RefreshHold`]), so a holder that outlived its lease can never clobber the
+//! result of a newer refresh.
 
 use sqlx::Row;
 
-use crate::{Millis, Store, StoreError};
+use crate::webhook_outbox::insert_deliveries;
+use crate::{Millis, Store, StoreError, WebhookDeliveryRecord};
 
 /// New tokens from a refresh, already sealed.
 #[derive(Clone)]
@@ -16,6 +20,38 @@ pub struct RefreshedTokens {
     pub scopes: Option<String>,
     pub next_refresh_at: Option<Millis>,
     pub refreshed_at: Millis,
+}
+
+/// Which refresh an outcome write belongs to: the lease holder, and the refresh token (sealed)
+/// it used, `None` for a grant without one. The write happens only if both are still current.
+#[derive(Clone, Copy, Debug)]
+pub struct RefreshHold<'a> {
+    pub owner: &'a str,
+    pub refresh_token: Option<&'a [u8]>,
+}
+
+impl RefreshHold<'_> {
+    /// The SQL condition, its parameters numbered from `first`.
+    fn condition(&self, first: usize) -> String {
+        match self.refresh_token {
+            Some(_) => format!("refresh_lease_owner = ${first} AND refresh_token = ${}", first + 1),
+            None => format!("refresh_lease_owner = ${first} AND refresh_token IS NULL"),
+        }
+    }
+
+    fn bind<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>
+    where
+        Self: 'q,
+    {
+        let query = query.bind(self.owner.to_owned());
+        match self.refresh_token {
+            Some(token) => query.bind(token.to_vec()),
+            None => query,
+        }
+    }
 }
 
 /// A grant due for a background refresh.
@@ -49,6 +85,20 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Extends a lease its owner still holds (the heartbeat of a holder at work). False means
+    /// the lease is gone: released, or taken over after it ran out.
+    pub async fn renew_refresh_lease(&self, grant_id: &str, owner: &str, until: Millis) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE grants SET refresh_lease_until = $1 WHERE id = $2 AND refresh_lease_owner = $3 AND status = 'active'",
+        )
+        .bind(until)
+        .bind(grant_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn release_refresh_lease(&self, grant_id: &str, owner: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE grants SET refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $1 AND refresh_lease_owner = $2")
             .bind(grant_id)
@@ -66,11 +116,13 @@ impl Store {
         grant_id: &str,
         used_refresh_token: &[u8],
         tokens: &RefreshedTokens,
+        events: &[WebhookDeliveryRecord],
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE grants SET access_token = $1, refresh_token = $2, expires_at = $3, api_base_url = COALESCE($4, api_base_url), \
              scopes = COALESCE($5, scopes), next_refresh_at = $6, refreshed_at = $7, updated_at = $7, refresh_failures = 0, \
-             retry_at = NULL, last_error = NULL, refresh_lease_owner = NULL, refresh_lease_until = NULL \
+             retry_at = NULL, last_error = NULL, refresh_lease_owner = NULL, refresh_lease_until = NULL, refresh_sends_in_doubt = 0 \
              WHERE id = $8 AND refresh_token = $9 AND status = 'active'",
         )
         .bind(&tokens.access_token)
@@ -82,47 +134,85 @@ impl Store {
         .bind(tokens.refreshed_at)
         .bind(grant_id)
         .bind(used_refresh_token)
+        .execute(&mut *tx)
+        .await?;
+        Self::commit_with_events(tx, done.rows_affected() == 1, events).await
+    }
+
+    /// Records, before a rotating refresh token is sent, how many sends of it will then be in
+    /// doubt (and optionally why, as `last_error`). Only the lease holder may do this, and only
+    /// while the token it is about to send is still the stored one; false means "do not send".
+    pub async fn record_refresh_send(
+        &self,
+        grant_id: &str,
+        owner: &str,
+        refresh_token: &[u8],
+        sends_in_doubt: i64,
+        last_error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE grants SET refresh_sends_in_doubt = $1, last_error = COALESCE($2, last_error) \
+             WHERE id = $3 AND refresh_lease_owner = $4 AND refresh_token = $5 AND status = 'active'",
+        )
+        .bind(sends_in_doubt)
+        .bind(last_error)
+        .bind(grant_id)
+        .bind(owner)
+        .bind(refresh_token)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Records a temporary refresh failure: the grant stays active, retried at `retry_at`.
+    /// Records a temporary refresh failure: the grant stays active, retried at `retry_at`. Only
+    /// for the refresh `hold` names; returns the failure count, 0 if the write did not apply.
     pub async fn record_refresh_failure(
         &self,
         grant_id: &str,
-        owner: &str,
+        hold: RefreshHold<'_>,
         retry_at: Millis,
         error: &str,
         now: Millis,
     ) -> Result<i64, StoreError> {
-        let row = sqlx::query(
+        let sql = format!(
             "UPDATE grants SET refresh_failures = refresh_failures + 1, retry_at = $1, last_error = $2, updated_at = $3, \
-             refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $4 AND refresh_lease_owner = $5 RETURNING refresh_failures",
-        )
-        .bind(retry_at)
-        .bind(error)
-        .bind(now)
-        .bind(grant_id)
-        .bind(owner)
-        .fetch_optional(&self.pool)
-        .await?;
+             refresh_sends_in_doubt = 0, refresh_lease_owner = NULL, refresh_lease_until = NULL \
+             WHERE id = $4 AND status = 'active' AND {} RETURNING refresh_failures",
+            hold.condition(5)
+        );
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(retry_at)
+            .bind(error.to_owned())
+            .bind(now)
+            .bind(grant_id.to_owned());
+        let row = hold.bind(query).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.try_get("refresh_failures")).transpose()?.unwrap_or(0))
     }
 
     /// The provider said the grant is dead: stop refreshing, keep the row and tokens, and say why.
-    /// Returns false if the grant was not active (already marked, revoked).
-    pub async fn mark_needs_reauth(&self, grant_id: &str, reason: &str, now: Millis) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+    /// With a `hold`, only if that refresh is still the current one. Returns false if nothing
+    /// changed (not active any more, or a newer refresh happened).
+    pub async fn mark_needs_reauth(
+        &self,
+        grant_id: &str,
+        reason: &str,
+        now: Millis,
+        hold: Option<RefreshHold<'_>>,
+        events: &[WebhookDeliveryRecord],
+    ) -> Result<bool, StoreError> {
+        let guard = hold.map(|h| format!(" AND {}", h.condition(4))).unwrap_or_default();
+        let sql = format!(
             "UPDATE grants SET status = 'needs_reauth', status_reason = $1, next_refresh_at = NULL, retry_at = NULL, updated_at = $2, \
-             refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $3 AND status = 'active'",
-        )
-        .bind(reason)
-        .bind(now)
-        .bind(grant_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+             refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $3 AND status = 'active'{guard}"
+        );
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(reason.to_owned()).bind(now).bind(grant_id.to_owned());
+        let query = match &hold {
+            Some(h) => h.bind(query),
+            None => query,
+        };
+        let mut tx = self.begin_write().await?;
+        let changed = query.execute(&mut *tx).await?.rows_affected() == 1;
+        Self::commit_with_events(tx, changed, events).await
     }
 
     /// Marks a revocation attempt that failed at the provider: tokens are kept for a retry.
@@ -139,8 +229,16 @@ impl Store {
         Ok(())
     }
 
-    /// Erases a grant's tokens and leaves a tombstone. Returns false if it was already revoked.
-    pub async fn revoke_grant(&self, grant_id: &str, reason: &str, now: Millis) -> Result<bool, StoreError> {
+    /// Erases a grant's tokens and the provider webhooks recorded for it, and leaves a tombstone.
+    /// Returns false if it was already revoked (then nothing is written).
+    pub async fn revoke_grant(
+        &self,
+        grant_id: &str,
+        reason: &str,
+        now: Millis,
+        events: &[WebhookDeliveryRecord],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE grants SET status = 'revoked', status_reason = $1, access_token = NULL, refresh_token = NULL, \
              next_refresh_at = NULL, retry_at = NULL, revoked_at = $2, updated_at = $2, refresh_lease_owner = NULL, \
@@ -149,9 +247,26 @@ impl Store {
         .bind(reason)
         .bind(now)
         .bind(grant_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let changed = done.rows_affected() == 1;
+        if changed {
+            sqlx::query("DELETE FROM provider_webhooks WHERE grant_id = $1").bind(grant_id).execute(&mut *tx).await?;
+        }
+        Self::commit_with_events(tx, changed, events).await
+    }
+
+    /// Inserts `events` if the change they announce happened, and commits.
+    async fn commit_with_events(
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        changed: bool,
+        events: &[WebhookDeliveryRecord],
+    ) -> Result<bool, StoreError> {
+        if changed {
+            insert_deliveries(&mut tx, events).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     /// Active grants whose scheduled refresh time has come and that are not backing off or

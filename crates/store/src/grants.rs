@@ -36,6 +36,8 @@ pub struct GrantRecord {
     pub last_error: Option<String>,
     pub revoked_at: Option<Millis>,
     pub refresh_lease_until: Option<Millis>,
+    /// Sends of the stored refresh token whose outcome is unknown (rotating providers only).
+    pub refresh_sends_in_doubt: i64,
 }
 
 impl std::fmt::Debug for GrantRecord {
@@ -51,7 +53,8 @@ impl std::fmt::Debug for GrantRecord {
 const COLUMNS: &str = "id, app_id, provider_config_id, provider, environment, end_user_id, account_key, account_id, \
     account_user_id, account_name, account_email, scopes, access_token, refresh_token, token_type, expires_at, \
     api_base_url, status, status_reason, connected_at, refreshed_at, created_at, updated_at, next_refresh_at, \
-    refresh_failures, retry_at, last_error, revoked_at, refresh_lease_until";
+    refresh_failures, retry_at, last_error, revoked_at, refresh_lease_until, \
+    refresh_sends_in_doubt";
 
 impl GrantRecord {
     fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
@@ -85,6 +88,7 @@ impl GrantRecord {
             last_error: row.try_get("last_error")?,
             revoked_at: row.try_get("revoked_at")?,
             refresh_lease_until: row.try_get("refresh_lease_until")?,
+            refresh_sends_in_doubt: row.try_get("refresh_sends_in_doubt")?,
         })
     }
 }
@@ -114,14 +118,15 @@ impl Store {
     /// (a reconnect). A concurrent first connect of the same account yields `Conflict`.
     pub async fn upsert_grant(&self, g: &GrantRecord) -> Result<(), StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO grants ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) \
+            "INSERT INTO grants ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) \
              ON CONFLICT (id) DO UPDATE SET account_user_id = excluded.account_user_id, account_name = excluded.account_name, \
              account_email = excluded.account_email, scopes = excluded.scopes, access_token = excluded.access_token, \
              refresh_token = excluded.refresh_token, token_type = excluded.token_type, expires_at = excluded.expires_at, \
              api_base_url = excluded.api_base_url, status = excluded.status, status_reason = excluded.status_reason, \
              connected_at = excluded.connected_at, refreshed_at = excluded.refreshed_at, updated_at = excluded.updated_at, \
              next_refresh_at = excluded.next_refresh_at, refresh_failures = excluded.refresh_failures, retry_at = excluded.retry_at, \
-             last_error = excluded.last_error, revoked_at = excluded.revoked_at, refresh_lease_owner = NULL, refresh_lease_until = NULL"
+             last_error = excluded.last_error, revoked_at = excluded.revoked_at, refresh_lease_owner = NULL, refresh_lease_until = NULL, \
+             refresh_sends_in_doubt = excluded.refresh_sends_in_doubt"
         )))
         .bind(&g.id)
         .bind(&g.app_id)
@@ -152,6 +157,7 @@ impl Store {
         .bind(&g.last_error)
         .bind(g.revoked_at)
         .bind(g.refresh_lease_until)
+        .bind(g.refresh_sends_in_doubt)
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::unique_as_conflict(e, "a grant for this account was created at the same time"))?;

@@ -79,6 +79,37 @@ impl WebhookDeliveryRecord {
     }
 }
 
+fn insert_delivery(d: &WebhookDeliveryRecord) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    )))
+    .bind(d.id.clone())
+    .bind(d.message_id.clone())
+    .bind(d.app_id.clone())
+    .bind(d.endpoint_id.clone())
+    .bind(d.event_type.clone())
+    .bind(d.payload.clone())
+    .bind(d.state.clone())
+    .bind(d.attempts)
+    .bind(d.next_attempt_at)
+    .bind(d.last_status)
+    .bind(d.last_error.clone())
+    .bind(d.created_at)
+    .bind(d.delivered_at)
+}
+
+/// Writes outbox rows inside a transaction that also holds the state change they announce, so
+/// an event exists exactly when its change happened.
+pub(crate) async fn insert_deliveries(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    deliveries: &[WebhookDeliveryRecord],
+) -> Result<(), StoreError> {
+    for d in deliveries {
+        insert_delivery(d).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 impl Store {
     pub async fn insert_webhook_endpoint(&self, e: &WebhookEndpointRecord) -> Result<(), StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -128,24 +159,7 @@ impl Store {
     }
 
     pub async fn insert_webhook_delivery(&self, d: &WebhookDeliveryRecord) -> Result<(), StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        )))
-        .bind(&d.id)
-        .bind(&d.message_id)
-        .bind(&d.app_id)
-        .bind(&d.endpoint_id)
-        .bind(&d.event_type)
-        .bind(&d.payload)
-        .bind(&d.state)
-        .bind(d.attempts)
-        .bind(d.next_attempt_at)
-        .bind(d.last_status)
-        .bind(&d.last_error)
-        .bind(d.created_at)
-        .bind(d.delivered_at)
-        .execute(&self.pool)
-        .await?;
+        insert_delivery(d).execute(&self.pool).await?;
         Ok(())
     }
 

@@ -3,7 +3,8 @@
 
 use tokenvault_store::{
     AdminTokenRecord, ApiKeyRecord, AppRecord, ConnectSessionRecord, EncryptionKeyRecord, GrantFilter, GrantRecord,
-    KeyState, OAuthFlowRecord, ProviderConfigRecord, SEALED_COLUMNS, SessionOutcome, Store, StoreError,
+    KeyState, OAuthFlowRecord, ProviderConfigRecord, ProviderWebhookRecord, RefreshHold, RefreshedTokens,
+    SEALED_COLUMNS, SessionOutcome, Store, StoreError, WebhookDeliveryRecord, WebhookEndpointRecord,
 };
 use tokenvault_testkit::{Backend, TestDatabase};
 
@@ -35,6 +36,8 @@ conformance!(
     oauth_flow_state_is_consumed_once,
     grants_upsert_by_id_and_identity_is_unique,
     sealed_values_page_and_compare_and_swap,
+    refresh_lease_renewal_and_stale_holders_cannot_clobber_a_newer_refresh,
+    state_changes_and_their_outbox_events_commit_together,
 );
 
 async fn run<F, Fut>(backend: Backend, case: F)
@@ -236,6 +239,7 @@ fn grant(id: &str, end_user: &str, account: &str) -> GrantRecord {
         last_error: None,
         revoked_at: None,
         refresh_lease_until: None,
+        refresh_sends_in_doubt: 0,
     }
 }
 
@@ -369,4 +373,129 @@ async fn sealed_values_page_and_compare_and_swap(store: Store) {
     for column in SEALED_COLUMNS {
         store.sealed_values_page(*column, "", 1).await.unwrap();
     }
+}
+
+async fn refresh_lease_renewal_and_stale_holders_cannot_clobber_a_newer_refresh(store: Store) {
+    with_app_and_config(&store).await;
+    store.upsert_grant(&grant("grt_1", "user-1", "acct-1")).await.unwrap();
+    let old = vec![2u8; 30];
+    let new = vec![8u8; 30];
+    // A holder renews its lease while it works: nobody else can take it after the first term.
+    assert!(store.try_acquire_refresh_lease("grt_1", "A", 0, 1_000).await.unwrap());
+    assert!(store.renew_refresh_lease("grt_1", "A", 2_500).await.unwrap());
+    assert!(!store.try_acquire_refresh_lease("grt_1", "B", 2_000, 3_000).await.unwrap());
+    // A stalls and stops renewing; once the lease has run out B takes it and refreshes.
+    assert!(store.try_acquire_refresh_lease("grt_1", "B", 2_500, 3_500).await.unwrap());
+    assert!(!store.renew_refresh_lease("grt_1", "A", 4_000).await.unwrap(), "A cannot renew a lease B holds");
+    assert!(!store.record_refresh_send("grt_1", "A", &old, 1, None).await.unwrap(), "A may not send any more");
+    let tokens = RefreshedTokens {
+        access_token: vec![7; 30],
+        refresh_token: Some(new.clone()),
+        expires_at: Some(9_000),
+        api_base_url: None,
+        scopes: None,
+        next_refresh_at: Some(8_000),
+        refreshed_at: 2_600,
+    };
+    assert!(store.complete_refresh("grt_1", &old, &tokens, &[]).await.unwrap());
+    // A wakes up with Zoom's `invalid_grant` for the old token: its outcome writes change nothing.
+    let stale = RefreshHold { owner: "A", refresh_token: Some(&old) };
+    assert!(!store.mark_needs_reauth("grt_1", "refresh_token_rejected", 2_700, Some(stale), &[]).await.unwrap());
+    assert_eq!(store.record_refresh_failure("grt_1", stale, 9_999, "provider_unavailable", 2_700).await.unwrap(), 0);
+    let g = store.find_grant("grt_1").await.unwrap();
+    assert_eq!((g.status.as_str(), g.refresh_token.as_deref()), ("active", Some(&new[..])));
+    assert_eq!((g.retry_at, g.last_error, g.refresh_failures), (None, None, 0));
+    // A holder whose lease was taken over cannot write even with the current token...
+    assert!(store.try_acquire_refresh_lease("grt_1", "C", 10_000, 11_000).await.unwrap());
+    let taken_over = RefreshHold { owner: "A", refresh_token: Some(&new) };
+    assert!(!store.mark_needs_reauth("grt_1", "refresh_token_rejected", 10_001, Some(taken_over), &[]).await.unwrap());
+    // ...while the current holder's outcome applies.
+    let current = RefreshHold { owner: "C", refresh_token: Some(&new) };
+    assert!(store.mark_needs_reauth("grt_1", "refresh_token_rejected", 10_002, Some(current), &[]).await.unwrap());
+    let g = store.find_grant("grt_1").await.unwrap();
+    assert_eq!((g.status.as_str(), g.status_reason.as_deref()), ("needs_reauth", Some("refresh_token_rejected")));
+    assert_eq!(g.refresh_lease_until, None);
+}
+
+fn event(id: &str, event_type: &str) -> WebhookDeliveryRecord {
+    WebhookDeliveryRecord {
+        id: id.into(),
+        message_id: format!("msg_{id}"),
+        app_id: "app_a".into(),
+        endpoint_id: "whe_1".into(),
+        event_type: event_type.into(),
+        payload: "{}".into(),
+        state: "pending".into(),
+        attempts: 0,
+        next_attempt_at: 1,
+        last_status: None,
+        last_error: None,
+        created_at: 1,
+        delivered_at: None,
+    }
+}
+
+async fn outbox_ids(store: &Store) -> Vec<String> {
+    store.list_webhook_deliveries("app_a", None, None, 100).await.unwrap().into_iter().map(|d| d.id).collect()
+}
+
+async fn state_changes_and_their_outbox_events_commit_together(store: Store) {
+    with_app_and_config(&store).await;
+    let endpoint = WebhookEndpointRecord {
+        id: "whe_1".into(),
+        app_id: "app_a".into(),
+        url: "https://app.example/hooks".into(),
+        secret: vec![1; 32],
+        event_types: vec!["grant.refreshed".into(), "grant.needs_reauth".into(), "grant.revoked".into()],
+        created_at: 1,
+    };
+    store.insert_webhook_endpoint(&endpoint).await.unwrap();
+    store.upsert_grant(&grant("grt_1", "user-1", "acct-1")).await.unwrap();
+    store.upsert_grant(&grant("grt_2", "user-2", "acct-2")).await.unwrap();
+    let tokens = RefreshedTokens {
+        access_token: vec![7; 30],
+        refresh_token: Some(vec![8; 30]),
+        expires_at: Some(9_000),
+        api_base_url: None,
+        scopes: None,
+        next_refresh_at: Some(8_000),
+        refreshed_at: 2,
+    };
+    // A refresh that loses its compare-and-swap announces nothing; the one that wins does.
+    assert!(!store.complete_refresh("grt_1", &[9; 30], &tokens, &[event("wd_01", "grant.refreshed")]).await.unwrap());
+    assert!(outbox_ids(&store).await.is_empty());
+    assert!(store.complete_refresh("grt_1", &[2; 30], &tokens, &[event("wd_02", "grant.refreshed")]).await.unwrap());
+    assert_eq!(outbox_ids(&store).await, ["wd_02"]);
+    // A stale holder's needs_reauth is a no-op and so is its event; a second marking writes no duplicate.
+    store.try_acquire_refresh_lease("grt_1", "A", 3, 1_000).await.unwrap();
+    let stale = RefreshHold { owner: "A", refresh_token: Some(&[2; 30]) };
+    let reauth = |id: &str| [event(id, "grant.needs_reauth")];
+    assert!(
+        !store.mark_needs_reauth("grt_1", "refresh_token_rejected", 4, Some(stale), &reauth("wd_03")).await.unwrap()
+    );
+    assert!(store.mark_needs_reauth("grt_1", "provider_rejected_token", 5, None, &reauth("wd_04")).await.unwrap());
+    assert!(!store.mark_needs_reauth("grt_1", "provider_rejected_token", 6, None, &reauth("wd_05")).await.unwrap());
+    assert_eq!(outbox_ids(&store).await, ["wd_02", "wd_04"]);
+    // Revocation erases tokens and provider webhooks with its event; a redelivery writes nothing.
+    let webhook = ProviderWebhookRecord {
+        id: "pwh_1".into(),
+        grant_id: "grt_1".into(),
+        provider_config_id: "pcf_1".into(),
+        remote_id: "42".into(),
+        token_hash: vec![3; 32],
+        token: vec![4; 30],
+        created_at: 1,
+    };
+    store.insert_provider_webhook(&webhook).await.unwrap();
+    assert!(store.revoke_grant("grt_1", "disconnected", 7, &[event("wd_06", "grant.revoked")]).await.unwrap());
+    assert!(!store.revoke_grant("grt_1", "disconnected", 8, &[event("wd_07", "grant.revoked")]).await.unwrap());
+    assert_eq!(outbox_ids(&store).await, ["wd_02", "wd_04", "wd_06"]);
+    assert!(store.provider_webhook_remote_ids("grt_1").await.unwrap().is_empty());
+    let revoked = store.find_grant("grt_1").await.unwrap();
+    assert_eq!((revoked.status.as_str(), revoked.refresh_token), ("revoked", None));
+    // An event that cannot be written (here: a duplicate id) rolls the state change back.
+    assert!(store.revoke_grant("grt_2", "disconnected", 9, &[event("wd_06", "grant.revoked")]).await.is_err());
+    let untouched = store.find_grant("grt_2").await.unwrap();
+    assert_eq!((untouched.status.as_str(), untouched.refresh_token.is_some()), ("active", true));
+    assert_eq!(outbox_ids(&store).await, ["wd_02", "wd_04", "wd_06"]);
 }

@@ -24,6 +24,9 @@ connect_tests!(
     quirk_30_invalid_grant_marks_needs_reauth_without_retry_storm,
     quirk_30_transient_failures_back_off_honour_retry_after_and_keep_the_grant,
     quirk_30_insufficient_scope_403_is_not_expiry,
+    quirk_30_non_rotating_provider_lost_connections_are_plain_transient_errors,
+    quirk_11_zoom_response_lost_twice_never_sends_the_old_token_a_third_time,
+    quirk_11_a_send_left_in_doubt_by_a_dead_holder_counts_against_the_budget,
     background_refresher_refreshes_a_thousand_grants_before_expiry,
     grants_api_lists_filters_and_isolates_apps,
 );
@@ -219,6 +222,55 @@ async fn quirk_11_zoom_lost_refresh_response_is_retried_once_then_needs_reauth(e
     assert_eq!(env.grant(&grant_id).await["status"], "active");
 }
 
+async fn quirk_11_zoom_response_lost_twice_never_sends_the_old_token_a_third_time(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    env.vault.clock.advance(Duration::from_secs(3600));
+    // The original request and its one retry both lose their answers (Zoom rotated on the first).
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Token, Fault::DropAfterCommit, 2);
+    let (status, body) = token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(assert_error_shape(status, &body), "grant_needs_reauth");
+    // Later callers and background passes never send the old token a third time.
+    env.vault.clock.advance(Duration::from_secs(3 * 3600));
+    let (status, _) = token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    env.vault.vault.refresh_due_grants(100).await.unwrap();
+    let log = refreshes(&env, Provider::Zoom);
+    assert_eq!(log.len(), 2, "original + one retry, never more");
+    assert_eq!(log[0].refresh_token, log[1].refresh_token);
+    let (status, grant) = env.api(Method::GET, &format!("/v1/grants/{grant_id}"), None).await;
+    assert_eq!(status, StatusCode::OK, "the grant is kept: {grant}");
+    assert_eq!(grant["status"], "needs_reauth");
+    assert_eq!(grant["status_reason"], "refresh_response_lost");
+}
+
+async fn quirk_11_a_send_left_in_doubt_by_a_dead_holder_counts_against_the_budget(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    // Another instance took the lease, recorded its send and died before hearing the answer.
+    let store = tokenvault_store::Store::connect(env.vault.settings.database_url.as_deref().unwrap()).await.unwrap();
+    let now = env.vault.clock_now_seconds() * 1000;
+    assert!(store.try_acquire_refresh_lease(&grant_id, "vault-dead", now, now + 30_000).await.unwrap());
+    let sealed = store.find_grant(&grant_id).await.unwrap().refresh_token.unwrap();
+    assert!(store.record_refresh_send(&grant_id, "vault-dead", &sealed, 1, None).await.unwrap());
+    // After the lease ran out this vault may send the token once, and that answer is lost too.
+    env.vault.clock.advance(Duration::from_secs(3600));
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Token, Fault::DropAfterCommit, 1);
+    let (status, body) = token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(refreshes(&env, Provider::Zoom).len(), 1, "only the one retry left in the budget was sent");
+    let grant = env.grant(&grant_id).await;
+    assert_eq!(grant["status_reason"], "refresh_response_lost");
+    // Reconnecting stores a new refresh token with a clean slate.
+    assert_eq!(env.connect_ok("user-1", "zoom").await, grant_id);
+    assert_eq!(store.find_grant(&grant_id).await.unwrap().refresh_sends_in_doubt, 0);
+    env.vault.clock.advance(Duration::from_secs(3600));
+    let (status, body) = token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    store.close().await;
+}
+
 async fn quirk_18_zoom_disconnect_revokes_and_already_invalid_counts_as_done(env: ConnectEnv) {
     env.configure_zoom().await;
     let first = env.connect_ok("user-1", "zoom").await;
@@ -351,13 +403,6 @@ async fn quirk_30_transient_failures_back_off_honour_retry_after_and_keep_the_gr
     );
     let (status, _) = token(&env, &grant_id).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    env.vault.clock.advance(Duration::from_secs(20 * 60));
-    // Two lost connections: the one allowed retry is lost too, so the grant backs off.
-    env.fakes.control().inject(Provider::Zoom, Endpoint::Token, Fault::DropConnection, 2);
-    let (status, _) = token(&env, &grant_id).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(env.grant(&grant_id).await["status"], "active");
-    assert_eq!(env.grant(&grant_id).await["last_error"], "response_lost");
     // Once the provider is back, the grant refreshes normally.
     env.vault.clock.advance(Duration::from_secs(20 * 60));
     let (status, body) = token(&env, &grant_id).await;
@@ -477,4 +522,100 @@ async fn quirk_30_insufficient_scope_403_is_not_expiry(env: ConnectEnv) {
     assert_eq!(assert_error_shape(status, &body), "provider_forbidden");
     assert_eq!(env.grant(&grant_id).await["status"], "active");
     assert!(refreshes(&env, Provider::Generic).is_empty(), "a 403 does not trigger a refresh");
+}
+
+async fn quirk_30_non_rotating_provider_lost_connections_are_plain_transient_errors(env: ConnectEnv) {
+    // A provider that does not rotate refresh tokens loses nothing when an answer is lost: the
+    // grant backs off and the same refresh token is simply sent again later.
+    env.configure_generic("generic-secret").await;
+    let grant_id = env.connect_ok("user-1", "generic").await;
+    env.fakes.control().inject(Provider::Generic, Endpoint::Token, Fault::DropConnection, 2);
+    env.vault.clock.advance(Duration::from_secs(3600));
+    let (status, body) = token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(
+        env.fakes.control().calls(Provider::Generic, Endpoint::Token),
+        2,
+        "exchange + one refresh, no instant retry"
+    );
+    env.vault.clock.advance(Duration::from_secs(20 * 60));
+    let (status, _) = token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let grant = env.grant(&grant_id).await;
+    assert_eq!((grant["status"].as_str(), grant["last_error"].as_str()), (Some("active"), Some("response_lost")));
+    env.vault.clock.advance(Duration::from_secs(20 * 60));
+    let (status, body) = token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::OK, "a third send of the same token is fine here: {body}");
+    assert_eq!(env.fakes.control().calls(Provider::Generic, Endpoint::Token), 4);
+}
+
+/// Run with a one-second lease, so a three-second provider call outlasts it several times over.
+mod lease_is_renewed_while_the_provider_is_slow {
+    use super::*;
+
+    async fn env(backend: tokenvault_testkit::Backend) -> Option<ConnectEnv> {
+        ConnectEnv::start_adjusted(backend, None, |s| s.refresh.lease = Duration::from_secs(1)).await
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        if let Some(env) = env(tokenvault_testkit::Backend::Sqlite).await {
+            super::lease_is_renewed_while_the_provider_is_slow(env).await
+        }
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        if let Some(env) = env(tokenvault_testkit::Backend::Postgres).await {
+            super::lease_is_renewed_while_the_provider_is_slow(env).await
+        }
+    }
+}
+
+/// Polls the grant row until `check` holds (the heartbeat is a background task).
+async fn wait_for_grant(
+    store: &tokenvault_store::Store,
+    grant_id: &str,
+    what: &str,
+    check: impl Fn(&tokenvault_store::GrantRecord) -> bool,
+) -> tokenvault_store::GrantRecord {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let grant = store.find_grant(grant_id).await.unwrap();
+        if check(&grant) {
+            return grant;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn lease_is_renewed_while_the_provider_is_slow(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let store = tokenvault_store::Store::connect(env.vault.settings.database_url.as_deref().unwrap()).await.unwrap();
+    env.vault.clock.advance(Duration::from_secs(3600));
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Token, Fault::Latency(Duration::from_secs(3)), 1);
+    let env = std::sync::Arc::new(env);
+    let caller = tokio::spawn({
+        let (env, grant_id) = (env.clone(), grant_id.clone());
+        async move { token(&env, &grant_id).await }
+    });
+    let held = wait_for_grant(&store, &grant_id, "the lease", |g| g.refresh_lease_until.is_some()).await;
+    // The vault's clock moves far past the lease while the provider is still thinking: only the
+    // holder's renewals keep the lease alive.
+    env.vault.clock.advance(Duration::from_secs(60));
+    let now = env.vault.clock_now_seconds() * 1000;
+    assert!(held.refresh_lease_until.unwrap() < now);
+    wait_for_grant(&store, &grant_id, "a renewal", |g| g.refresh_lease_until.is_some_and(|until| until > now)).await;
+    assert!(
+        !store.try_acquire_refresh_lease(&grant_id, "vault-other", now, now + 1000).await.unwrap(),
+        "a live holder keeps its lease"
+    );
+    let (status, body) = caller.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(refreshes(&env, Provider::Zoom).len(), 1);
+    let grant = store.find_grant(&grant_id).await.unwrap();
+    assert_eq!(grant.refresh_lease_until, None, "released once done");
+    store.close().await;
 }
