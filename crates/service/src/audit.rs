@@ -64,13 +64,19 @@ fn path_without_values(url: &Url) -> String {
 }
 
 impl AuditEntry {
+    /// A token retrieval (or another access to a grant). On success `detail` carries the policy
+    /// decision taken for it (see [`PolicyScope::decision`]).
     pub(crate) fn for_grant(
         grant: &GrantRecord,
         action: &str,
         error: Option<&ServiceError>,
+        scope: Option<&PolicyScope>,
         context: &CallContext,
     ) -> Self {
-        let (outcome, detail) = outcome_of(error);
+        let (outcome, mut detail) = outcome_of(error);
+        if error.is_none() {
+            detail = scope.and_then(|s| s.decision.get().cloned());
+        }
         let record = AuditRecord {
             app_id: grant.app_id.clone(),
             action: action.into(),
@@ -105,6 +111,7 @@ impl AuditEntry {
             path: Some(path_without_values(url)),
             upstream_status: Some(i64::from(status)),
             latency_ms: Some(latency.as_millis() as i64),
+            detail: target.scope.decision.get().cloned(),
             ..AuditRecord::default()
         };
         Self { record: with_context(record, context) }
@@ -128,6 +135,8 @@ impl AuditEntry {
             outcome: "denied".into(),
             detail: Some(error.to_string()),
             grant_id: Some(scope.grant_id.clone()),
+            end_user_id: scope.end_user_id.clone(),
+            provider: Some(scope.provider.clone()),
             method,
             path,
             ..AuditRecord::default()
@@ -135,16 +144,16 @@ impl AuditEntry {
         Self { record: with_context(record, context) }
     }
 
-    pub(crate) fn config(app_id: &str, action: &str, object_id: &str) -> Self {
-        Self {
-            record: AuditRecord {
-                app_id: app_id.to_owned(),
-                action: action.into(),
-                outcome: "success".into(),
-                detail: Some(object_id.to_owned()),
-                ..AuditRecord::default()
-            },
-        }
+    /// A configuration change; `detail` names the object changed.
+    pub(crate) fn config(app_id: &str, action: &str, object_id: &str, context: &CallContext) -> Self {
+        let record = AuditRecord {
+            app_id: app_id.to_owned(),
+            action: action.into(),
+            outcome: "success".into(),
+            detail: Some(object_id.to_owned()),
+            ..AuditRecord::default()
+        };
+        Self { record: with_context(record, context) }
     }
 
     pub(crate) fn grant_event(grant: &GrantRecord, action: &str, reason: Option<&str>) -> Self {

@@ -11,7 +11,7 @@ use url::Url;
 use crate::apps::validate_name;
 use crate::policies::PolicyScope;
 use crate::proxy_target::{Credential, ProxyTarget};
-use crate::{IdKind, ServiceError, Timestamp, Vault};
+use crate::{CallContext, IdKind, ServiceError, Timestamp, Vault};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -152,11 +152,12 @@ impl Vault {
         &self,
         app_id: &str,
         input: ManagedSecretInput,
+        context: &CallContext,
     ) -> Result<ManagedSecretView, ServiceError> {
         let id = IdKind::Grant.generate();
         let record = self.managed_record(app_id, &id, input, self.now().as_millis()).await?;
         self.store.upsert_managed_secret(&record).await?;
-        self.audit(crate::audit::AuditEntry::config(app_id, "managed_secret.created", &id));
+        self.audit(crate::audit::AuditEntry::config(app_id, "managed_secret.created", &id, context));
         Ok(view(record))
     }
 
@@ -166,13 +167,14 @@ impl Vault {
         app_id: &str,
         id: &str,
         input: ManagedSecretInput,
+        context: &CallContext,
     ) -> Result<ManagedSecretView, ServiceError> {
         let id = IdKind::Grant.parse(id)?;
         let current =
             self.store.get_managed_secret(app_id, &id).await.map_err(ServiceError::from_store("managed secret"))?;
         let record = self.managed_record(app_id, &id, input, current.created_at).await?;
         self.store.upsert_managed_secret(&record).await?;
-        self.audit(crate::audit::AuditEntry::config(app_id, "managed_secret.replaced", &id));
+        self.audit(crate::audit::AuditEntry::config(app_id, "managed_secret.replaced", &id, context));
         Ok(view(record))
     }
 
@@ -185,13 +187,18 @@ impl Vault {
         Ok(view(self.store.get_managed_secret(app_id, &id).await.map_err(ServiceError::from_store("managed secret"))?))
     }
 
-    pub async fn delete_managed_secret(&self, app_id: &str, id: &str) -> Result<(), ServiceError> {
+    pub async fn delete_managed_secret(
+        &self,
+        app_id: &str,
+        id: &str,
+        context: &CallContext,
+    ) -> Result<(), ServiceError> {
         let id = IdKind::Grant.parse(id)?;
         self.store
             .delete_managed_secret(app_id, &id, self.now().as_millis())
             .await
             .map_err(ServiceError::from_store("managed secret"))?;
-        self.audit(crate::audit::AuditEntry::config(app_id, "managed_secret.deleted", &id));
+        self.audit(crate::audit::AuditEntry::config(app_id, "managed_secret.deleted", &id, context));
         Ok(())
     }
 
@@ -232,7 +239,10 @@ impl Vault {
                 app_id: record.app_id.clone(),
                 provider_config_id: None,
                 grant_id: record.id.clone(),
+                end_user_id: record.end_user_id.clone(),
+                provider: "managed".into(),
                 connected_at: record.created_at,
+                decision: std::sync::OnceLock::new(),
             },
         })
     }

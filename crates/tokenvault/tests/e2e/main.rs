@@ -5,6 +5,7 @@ mod connect_env;
 mod support;
 mod webhooks;
 
+mod audit;
 mod connect;
 mod foundation;
 mod keys;
