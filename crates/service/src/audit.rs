@@ -320,16 +320,21 @@ impl Vault {
             .collect())
     }
 
-    /// Deletes audit rows older than the retention period.
+    /// Deletes audit rows older than `retention`; returns how many.
     pub async fn purge_audit(&self, retention: Duration) -> Result<u64, ServiceError> {
         let before = self.now().as_millis() - retention.as_millis() as i64;
         Ok(self.store.purge_audit(before).await?)
     }
 
-    /// Deletes audit rows past `retention` once an hour until `shutdown` fires.
-    pub async fn run_audit_retention(self: Arc<Self>, retention: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+    /// Deletes audit rows older than the configured retention: one pass of the hourly worker.
+    pub async fn purge_expired_audit(&self) -> Result<u64, ServiceError> {
+        self.purge_audit(self.config.audit_retention).await
+    }
+
+    /// Deletes audit rows past the configured retention once an hour until `shutdown` fires.
+    pub async fn run_audit_retention(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {
         crate::periodic::run_every(Duration::from_secs(3600), shutdown, || async {
-            match self.purge_audit(retention).await {
+            match self.purge_expired_audit().await {
                 Ok(0) => {}
                 Ok(purged) => tracing::info!(purged, "audit rows past retention deleted"),
                 Err(error) => tracing::error!(error = %error, "audit retention purge failed"),

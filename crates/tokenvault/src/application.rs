@@ -18,7 +18,6 @@ pub struct Application {
     http: HttpOptions,
     refresh_interval: Option<std::time::Duration>,
     webhook_interval: Option<std::time::Duration>,
-    audit_retention: std::time::Duration,
 }
 
 impl Application {
@@ -40,7 +39,6 @@ impl Application {
             http,
             refresh_interval: settings.refresh.interval,
             webhook_interval: settings.refresh.webhook_interval,
-            audit_retention: settings.audit_retention,
         })
     }
 
@@ -66,7 +64,7 @@ impl Application {
             .webhook_interval
             .map(|interval| tokio::spawn(self.vault.clone().run_webhook_worker(interval, stop_workers.subscribe())));
         let maintenance =
-            tokio::spawn(self.vault.clone().run_audit_retention(self.audit_retention, stop_workers.subscribe()));
+            tokio::spawn(self.vault.clone().run_audit_retention(stop_workers.subscribe()));
         let served = tokenvault_http::serve(self.listener, router, shutdown).await;
         let _ = stop_workers.send(true);
         for worker in [refresher, webhooks, Some(maintenance)].into_iter().flatten() {
@@ -103,6 +101,7 @@ async fn open_vault_at(settings: &Settings, clock: Arc<dyn Clock>, public_url: u
         refresh_margin: settings.refresh.margin,
         refresh_lease: settings.refresh.lease,
         refresh_concurrency_per_provider: settings.refresh.concurrency_per_provider,
+        audit_retention: settings.audit_retention,
         ..VaultConfig::default()
     };
     Ok(Vault::open(store, master_key, clock, config).await?)
