@@ -136,7 +136,8 @@ impl Vault {
     ) -> Result<ProxyResponse, ServiceError> {
         let grant_id = IdKind::Grant.parse(grant_id)?;
         let started = Instant::now();
-        let target = self.proxy_target(app_id, &grant_id).await?;
+        let requested_base = crate::managed_secrets::requested_base_url(&request.headers)?;
+        let target = self.proxy_target(app_id, &grant_id, requested_base.as_deref()).await?;
         self.check_policies(
             &target.scope,
             crate::policies::Access::Proxy { method: request.method.as_str(), path: &request.path },

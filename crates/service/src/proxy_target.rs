@@ -53,16 +53,25 @@ impl Vault {
         }
     }
 
-    pub(crate) async fn proxy_target(&self, app_id: &str, grant_id: &str) -> Result<ProxyTarget, ServiceError> {
+    /// The target of a proxied call; `requested_base` is the `x-tokenvault-base-url` of the call,
+    /// which must name one of a managed secret's declared base URLs (or an OAuth grant's own).
+    pub(crate) async fn proxy_target(
+        &self,
+        app_id: &str,
+        grant_id: &str,
+        requested_base: Option<&str>,
+    ) -> Result<ProxyTarget, ServiceError> {
         match self.store.get_grant(app_id, grant_id).await {
             Ok(_) => {}
-            Err(StoreError::NotFound) => return self.managed_secret_target(app_id, grant_id).await,
+            Err(StoreError::NotFound) => return self.managed_secret_target(app_id, grant_id, requested_base).await,
             Err(other) => return Err(other.into()),
         }
         let grant = self.fresh_grant(app_id, grant_id).await?;
-        let base = grant.api_base_url.as_deref().and_then(|b| Url::parse(b).ok()).ok_or_else(|| {
-            ServiceError::invalid("no_api_base_url", "this grant's provider has no API base URL to proxy to")
-        })?;
+        let declared: Vec<String> = grant.api_base_url.iter().cloned().collect();
+        if declared.is_empty() {
+            return Err(ServiceError::invalid("no_api_base_url", "this grant's provider has no API base URL to proxy to"));
+        }
+        let base = crate::managed_secrets::choose_base_url(&declared, requested_base)?;
         let token = self
             .open_grant_secret(&grant, "access_token", grant.access_token.as_ref())
             .await?

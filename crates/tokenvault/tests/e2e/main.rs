@@ -11,6 +11,7 @@ mod foundation;
 mod keys;
 mod lifecycle;
 mod log_capture;
+mod managed_secrets;
 mod multiprocess;
 mod process;
 mod proxy;
