@@ -13,5 +13,6 @@ mod lifecycle;
 mod log_capture;
 mod managed_secrets;
 mod multiprocess;
+mod policy_actors;
 mod process;
 mod proxy;
