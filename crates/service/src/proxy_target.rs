@@ -69,7 +69,10 @@ impl Vault {
         let grant = self.fresh_grant(app_id, grant_id).await?;
         let declared: Vec<String> = grant.api_base_url.iter().cloned().collect();
         if declared.is_empty() {
-            return Err(ServiceError::invalid("no_api_base_url", "this grant's provider has no API base URL to proxy to"));
+            return Err(ServiceError::invalid(
+                "no_api_base_url",
+                "this grant's provider has no API base URL to proxy to",
+            ));
         }
         let base = crate::managed_secrets::choose_base_url(&declared, requested_base)?;
         let token = self

@@ -2,8 +2,9 @@
 //! fresh database of its own.
 
 use tokenvault_store::{
-    AdminTokenRecord, ApiKeyRecord, AppRecord, AuditFilter, AuditRecord, ConnectSessionRecord, EncryptionKeyRecord, GrantFilter, GrantRecord,
-    KeyState, OAuthFlowRecord, ProviderConfigRecord, SEALED_COLUMNS, SessionOutcome, Store, StoreError,
+    AdminTokenRecord, ApiKeyRecord, AppRecord, AuditFilter, AuditRecord, ConnectSessionRecord, EncryptionKeyRecord,
+    GrantFilter, GrantRecord, KeyState, OAuthFlowRecord, ProviderConfigRecord, SEALED_COLUMNS, SessionOutcome, Store,
+    StoreError,
 };
 use tokenvault_testkit::{Backend, TestDatabase};
 

@@ -63,8 +63,7 @@ impl Application {
         let webhooks = self
             .webhook_interval
             .map(|interval| tokio::spawn(self.vault.clone().run_webhook_worker(interval, stop_workers.subscribe())));
-        let maintenance =
-            tokio::spawn(self.vault.clone().run_audit_retention(stop_workers.subscribe()));
+        let maintenance = tokio::spawn(self.vault.clone().run_audit_retention(stop_workers.subscribe()));
         let served = tokenvault_http::serve(self.listener, router, shutdown).await;
         let _ = stop_workers.send(true);
         for worker in [refresher, webhooks, Some(maintenance)].into_iter().flatten() {

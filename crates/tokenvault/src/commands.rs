@@ -60,7 +60,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 ApiKeysCommand::List { app_id } => print_json(&vault.list_api_keys(&app_id).await?),
                 ApiKeysCommand::Revoke { app_id, key_id } => {
-                    vault.revoke_api_key(&vault.get_app(&app_id).await?.id, &key_id, &CallContext::system("cli")).await?;
+                    vault
+                        .revoke_api_key(&vault.get_app(&app_id).await?.id, &key_id, &CallContext::system("cli"))
+                        .await?;
                     vault.flush_audit().await;
                     eprintln!("api key {key_id} revoked");
                     Ok(())

@@ -214,15 +214,14 @@ async fn policy_decisions_are_recorded_with_end_user_and_provider(env: ConnectEn
     assert_eq!(denied["method"], "DELETE");
     assert_eq!(denied["actor"]["id"], "deploy-bot");
     assert!(denied["request_id"].is_string());
-    assert!(denied["detail"].as_str().unwrap().contains(policy_id) && denied["detail"].as_str().unwrap().contains("methods"));
+    assert!(
+        denied["detail"].as_str().unwrap().contains(policy_id)
+            && denied["detail"].as_str().unwrap().contains("methods")
+    );
 
     // A denied token retrieval: the denial row and the retrieval row, both attributed.
-    env.api(
-        Method::POST,
-        "/v1/policies",
-        Some(json!({ "target_type": "app", "rules": { "token_retrieval": false } })),
-    )
-    .await;
+    env.api(Method::POST, "/v1/policies", Some(json!({ "target_type": "app", "rules": { "token_retrieval": false } })))
+        .await;
     let (status, _) = call_as(&env, Method::POST, &token_path, None, None, "req-token-3").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let rows = audit_rows(&env, "").await;
@@ -255,8 +254,7 @@ fn rfc3339(millis: i128) -> String {
 
 /// Retrieves a grant's token as the given actor (if any).
 async fn retrieve(env: &ConnectEnv, grant_id: &str, actor_id: Option<&str>) -> StatusCode {
-    let mut request =
-        env.vault.http.post(env.vault.url(&format!("/v1/grants/{grant_id}/token"))).bearer_auth(&env.key);
+    let mut request = env.vault.http.post(env.vault.url(&format!("/v1/grants/{grant_id}/token"))).bearer_auth(&env.key);
     if let Some(actor_id) = actor_id {
         request = request.header("x-actor-type", "ai_agent").header("x-actor-id", actor_id);
     }
@@ -308,13 +306,12 @@ async fn every_filter_selects_exactly_the_matching_rows(env: ConnectEnv) {
             format!("from={}&to={}", rfc3339(first_at), rfc3339(first_at)),
             Box::new(move |r: &Value| at_millis(r) == first_at),
         ),
-        (
-            format!("provider=zoom&actor_id=bot-2&grant_id={aircall_a}"),
-            Box::new(|_: &Value| false),
-        ),
+        (format!("provider=zoom&actor_id=bot-2&grant_id={aircall_a}"), Box::new(|_: &Value| false)),
         (
             "provider=aircall&outcome=denied&action=policy.decision".into(),
-            Box::new(|r: &Value| r["provider"] == "aircall" && r["outcome"] == "denied" && r["action"] == "policy.decision"),
+            Box::new(|r: &Value| {
+                r["provider"] == "aircall" && r["outcome"] == "denied" && r["action"] == "policy.decision"
+            }),
         ),
     ];
     for (query, matches) in cases {
@@ -354,7 +351,8 @@ async fn cursor_pagination_and_export_return_every_row_once(env: ConnectEnv) {
     assert_eq!(ids(&paged), ids(&all), "every row once, in order");
     // The cursor combines with filters.
     let zoom = audit_rows(&env, "provider=zoom").await;
-    let (_, page) = env.api(Method::GET, &format!("/v1/audit?provider=zoom&after={}", zoom[0]["id"].as_str().unwrap()), None).await;
+    let (_, page) =
+        env.api(Method::GET, &format!("/v1/audit?provider=zoom&after={}", zoom[0]["id"].as_str().unwrap()), None).await;
     assert_eq!(ids(page["data"].as_array().unwrap()), ids(&zoom[1..]));
 
     // The export is the filtered log as JSON lines, past its internal page size of 1000.

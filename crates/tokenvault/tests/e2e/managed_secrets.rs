@@ -18,7 +18,13 @@ connect_tests!(
 );
 
 /// Proxies a GET with the app key `key` and extra headers; returns the status and JSON body.
-async fn proxy_with(env: &ConnectEnv, key: &str, grant_id: &str, path: &str, headers: &[(&str, &str)]) -> (StatusCode, Value) {
+async fn proxy_with(
+    env: &ConnectEnv,
+    key: &str,
+    grant_id: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Value) {
     let mut request = env.vault.http.get(env.vault.url(&format!("/v1/proxy/{grant_id}{path}"))).bearer_auth(key);
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -64,10 +70,16 @@ async fn a_call_can_choose_any_declared_base_url_and_no_other(env: ConnectEnv) {
     }
     let calls = env.fakes.control().evil_requests().len();
     let aircall = env.fakes.urls().aircall_api.clone();
-    for undeclared in
-        [format!("{evil}/gamma"), evil.clone(), format!("{alpha}/things"), format!("{evil}/alph"), aircall, "nonsense".into()]
-    {
-        let (status, body) = proxy_with(&env, &env.key, &id, "/things", &[("x-tokenvault-base-url", &undeclared)]).await;
+    for undeclared in [
+        format!("{evil}/gamma"),
+        evil.clone(),
+        format!("{alpha}/things"),
+        format!("{evil}/alph"),
+        aircall,
+        "nonsense".into(),
+    ] {
+        let (status, body) =
+            proxy_with(&env, &env.key, &id, "/things", &[("x-tokenvault-base-url", &undeclared)]).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{undeclared}: {body}");
         assert_eq!(assert_error_shape(status, &body), "base_url_not_allowed", "{undeclared}");
     }
@@ -78,9 +90,11 @@ async fn a_call_can_choose_any_declared_base_url_and_no_other(env: ConnectEnv) {
     let grant_id = env.connect_ok("user-1", "zoom").await;
     let (_, token) = env.api(Method::POST, &format!("/v1/grants/{grant_id}/token"), None).await;
     let zoom_base = token["api_base_url"].as_str().expect("a Zoom grant has its API base").to_owned();
-    let (status, _) = proxy_with(&env, &env.key, &grant_id, "/v2/echo/x", &[("x-tokenvault-base-url", &zoom_base)]).await;
+    let (status, _) =
+        proxy_with(&env, &env.key, &grant_id, "/v2/echo/x", &[("x-tokenvault-base-url", &zoom_base)]).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = proxy_with(&env, &env.key, &grant_id, "/v2/echo/x", &[("x-tokenvault-base-url", &alpha)]).await;
+    let (status, body) =
+        proxy_with(&env, &env.key, &grant_id, "/v2/echo/x", &[("x-tokenvault-base-url", &alpha)]).await;
     assert_eq!((status, assert_error_shape(status, &body).as_str()), (StatusCode::BAD_REQUEST, "base_url_not_allowed"));
     assert_eq!(env.fakes.control().evil_requests().len(), calls, "the grant's token never went to the other host");
 }

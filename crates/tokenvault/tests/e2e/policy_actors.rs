@@ -12,7 +12,8 @@ connect_tests!(actor_ids_allow_only_the_listed_actors, actor_ids_must_be_a_non_e
 /// Proxies a GET and retrieves the token as the given actor; returns both statuses and the
 /// proxy's denial message, if any.
 async fn access_as(env: &ConnectEnv, grant_id: &str, actor: &[(&str, &str)]) -> (StatusCode, StatusCode, String) {
-    let mut proxied = env.vault.http.get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/echo/x"))).bearer_auth(&env.key);
+    let mut proxied =
+        env.vault.http.get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/echo/x"))).bearer_auth(&env.key);
     let mut token = env.vault.http.post(env.vault.url(&format!("/v1/grants/{grant_id}/token"))).bearer_auth(&env.key);
     for (name, value) in actor {
         proxied = proxied.header(*name, *value);
@@ -43,12 +44,8 @@ async fn actor_ids_allow_only_the_listed_actors(env: ConnectEnv) {
         let (proxied, token, _) = access_as(&env, &grant_id, &[("x-actor-id", allowed)]).await;
         assert_eq!((proxied, token), (StatusCode::OK, StatusCode::OK), "{allowed}");
     }
-    let denied: [&[(&str, &str)]; 4] = [
-        &[],
-        &[("x-actor-type", "service")],
-        &[("x-actor-id", "other-job")],
-        &[("x-actor-id", "Billing-Job")],
-    ];
+    let denied: [&[(&str, &str)]; 4] =
+        [&[], &[("x-actor-type", "service")], &[("x-actor-id", "other-job")], &[("x-actor-id", "Billing-Job")]];
     for actor in denied {
         let (proxied, token, message) = access_as(&env, &grant_id, actor).await;
         assert_eq!((proxied, token), (StatusCode::FORBIDDEN, StatusCode::FORBIDDEN), "{actor:?}");
@@ -76,8 +73,7 @@ async fn actor_ids_allow_only_the_listed_actors(env: ConnectEnv) {
 }
 
 async fn actor_ids_must_be_a_non_empty_list_of_ids(env: ConnectEnv) {
-    for rules in [json!({ "actor_ids": [] }), json!({ "actor_ids": [""] }), json!({ "actor_ids": ["x".repeat(129)] })]
-    {
+    for rules in [json!({ "actor_ids": [] }), json!({ "actor_ids": [""] }), json!({ "actor_ids": ["x".repeat(129)] })] {
         let (status, body) =
             env.api(Method::POST, "/v1/policies", Some(json!({ "target_type": "app", "rules": rules }))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{rules}: {body}");

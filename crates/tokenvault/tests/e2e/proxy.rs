@@ -435,7 +435,8 @@ async fn managed_secrets_are_injected_in_each_style_and_never_readable(env: Conn
     }
     // The query style is refused without an explicit, non-bearer parameter (the base URL is fine).
     for parameter in [None, Some("access_token")] {
-        let mut body = json!({ "name": "x", "style": "query", "secret": "s", "base_urls": ["https://api.example.com"] });
+        let mut body =
+            json!({ "name": "x", "style": "query", "secret": "s", "base_urls": ["https://api.example.com"] });
         if let Some(parameter) = parameter {
             body["query_parameter"] = json!(parameter);
         }
