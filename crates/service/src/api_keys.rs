@@ -58,7 +58,12 @@ fn invalid_key() -> ServiceError {
 }
 
 impl Vault {
-    pub async fn mint_api_key(&self, app_id: &str, name: &str) -> Result<MintedApiKey, ServiceError> {
+    pub async fn mint_api_key(
+        &self,
+        app_id: &str,
+        name: &str,
+        context: &crate::CallContext,
+    ) -> Result<MintedApiKey, ServiceError> {
         let app = self.get_app(app_id).await?;
         let id = IdKind::ApiKey.generate();
         let hex = &id[IdKind::ApiKey.prefix().len() + 1..];
@@ -74,6 +79,7 @@ impl Vault {
         };
         self.store.insert_api_key(&record).await.map_err(ServiceError::from_store("app"))?;
         tracing::info!(app_id = %record.app_id, api_key_id = %record.id, "api key minted");
+        self.audit(crate::audit::AuditEntry::config(&record.app_id, "api_key.created", &record.id, context));
         Ok(MintedApiKey { info: record.into(), secret })
     }
 
@@ -83,13 +89,19 @@ impl Vault {
     }
 
     /// Revokes a key of `app_id`; a key of another app is "not found".
-    pub async fn revoke_api_key(&self, app_id: &str, key_id: &str) -> Result<(), ServiceError> {
+    pub async fn revoke_api_key(
+        &self,
+        app_id: &str,
+        key_id: &str,
+        context: &crate::CallContext,
+    ) -> Result<(), ServiceError> {
         let key_id = IdKind::ApiKey.parse(key_id)?;
         self.store
             .revoke_api_key(app_id, &key_id, self.now().as_millis())
             .await
             .map_err(ServiceError::from_store("api key"))?;
         tracing::info!(app_id, api_key_id = %key_id, "api key revoked");
+        self.audit(crate::audit::AuditEntry::config(app_id, "api_key.revoked", &key_id, context));
         Ok(())
     }
 

@@ -112,6 +112,7 @@ impl Vault {
         &self,
         app_id: &str,
         input: WebhookEndpointInput,
+        context: &crate::CallContext,
     ) -> Result<WebhookEndpointView, ServiceError> {
         let url = parse_browser_url("url", &input.url)?;
         let events = match input.events {
@@ -144,7 +145,7 @@ impl Vault {
             created_at: self.now().as_millis(),
         };
         self.store.insert_webhook_endpoint(&record).await?;
-        self.audit(crate::audit::AuditEntry::config(app_id, "webhook_endpoint.created", &record.id));
+        self.audit(crate::audit::AuditEntry::config(app_id, "webhook_endpoint.created", &record.id, context));
         Ok(endpoint_view(record, Some(secret)))
     }
 
@@ -152,10 +153,15 @@ impl Vault {
         Ok(self.store.list_webhook_endpoints(app_id).await?.into_iter().map(|e| endpoint_view(e, None)).collect())
     }
 
-    pub async fn delete_webhook_endpoint(&self, app_id: &str, id: &str) -> Result<(), ServiceError> {
+    pub async fn delete_webhook_endpoint(
+        &self,
+        app_id: &str,
+        id: &str,
+        context: &crate::CallContext,
+    ) -> Result<(), ServiceError> {
         let id = IdKind::WebhookEndpoint.parse(id)?;
         self.store.delete_webhook_endpoint(app_id, &id).await.map_err(ServiceError::from_store("webhook endpoint"))?;
-        self.audit(crate::audit::AuditEntry::config(app_id, "webhook_endpoint.deleted", &id));
+        self.audit(crate::audit::AuditEntry::config(app_id, "webhook_endpoint.deleted", &id, context));
         Ok(())
     }
 

@@ -93,7 +93,12 @@ impl Vault {
     }
 
     /// Updates an app's name and connect settings (return origins, install return URL).
-    pub async fn update_app(&self, id: &str, update: AppUpdate) -> Result<App, ServiceError> {
+    pub async fn update_app(
+        &self,
+        id: &str,
+        update: AppUpdate,
+        context: &crate::CallContext,
+    ) -> Result<App, ServiceError> {
         let id = IdKind::App.parse(id)?;
         let mut record = self.store.get_app(&id).await.map_err(ServiceError::from_store("app"))?;
         if let Some(name) = update.name {
@@ -111,6 +116,7 @@ impl Vault {
                 .transpose()?;
         }
         self.store.update_app(&record).await.map_err(ServiceError::from_store("app"))?;
+        self.audit(crate::audit::AuditEntry::config(&record.id, "app.updated", &record.id, context));
         Ok(record.into())
     }
 

@@ -65,13 +65,19 @@ pub(crate) fn path_without_values(url: &Url) -> String {
 }
 
 impl AuditEntry {
+    /// A token retrieval (or another access to a grant). On success `detail` carries the policy
+    /// decision taken for it (see [`PolicyScope::decision`]).
     pub(crate) fn for_grant(
         grant: &GrantRecord,
         action: &str,
         error: Option<&ServiceError>,
+        scope: Option<&PolicyScope>,
         context: &CallContext,
     ) -> Self {
-        let (outcome, detail) = outcome_of(error);
+        let (outcome, mut detail) = outcome_of(error);
+        if error.is_none() {
+            detail = scope.and_then(|s| s.decision.get().cloned());
+        }
         let record = AuditRecord {
             app_id: grant.app_id.clone(),
             action: action.into(),
@@ -116,6 +122,8 @@ impl AuditEntry {
             outcome: "denied".into(),
             detail: Some(error.to_string()),
             grant_id: Some(scope.grant_id.clone()),
+            end_user_id: scope.end_user_id.clone(),
+            provider: Some(scope.provider.clone()),
             method,
             path,
             ..AuditRecord::default()
@@ -123,16 +131,16 @@ impl AuditEntry {
         Self { record: with_context(record, context) }
     }
 
-    pub(crate) fn config(app_id: &str, action: &str, object_id: &str) -> Self {
-        Self {
-            record: AuditRecord {
-                app_id: app_id.to_owned(),
-                action: action.into(),
-                outcome: "success".into(),
-                detail: Some(object_id.to_owned()),
-                ..AuditRecord::default()
-            },
-        }
+    /// A configuration change; `detail` names the object changed.
+    pub(crate) fn config(app_id: &str, action: &str, object_id: &str, context: &CallContext) -> Self {
+        let record = AuditRecord {
+            app_id: app_id.to_owned(),
+            action: action.into(),
+            outcome: "success".into(),
+            detail: Some(object_id.to_owned()),
+            ..AuditRecord::default()
+        };
+        Self { record: with_context(record, context) }
     }
 
     pub(crate) fn grant_event(grant: &GrantRecord, action: &str, reason: Option<&str>) -> Self {
@@ -324,20 +332,21 @@ impl Vault {
             .collect())
     }
 
-    /// Deletes audit rows older than the retention period.
+    /// Deletes audit rows older than `retention`; returns how many.
     pub async fn purge_audit(&self, retention: Duration) -> Result<u64, ServiceError> {
         let before = self.now().as_millis() - retention.as_millis() as i64;
         Ok(self.store.purge_audit(before).await?)
     }
 
-    /// Deletes audit rows past `retention` once an hour until `shutdown` fires.
-    pub async fn run_audit_retention(
-        self: Arc<Self>,
-        retention: Duration,
-        shutdown: tokio::sync::watch::Receiver<bool>,
-    ) {
+    /// Deletes audit rows older than the configured retention: one pass of the hourly worker.
+    pub async fn purge_expired_audit(&self) -> Result<u64, ServiceError> {
+        self.purge_audit(self.config.audit_retention).await
+    }
+
+    /// Deletes audit rows past the configured retention once an hour until `shutdown` fires.
+    pub async fn run_audit_retention(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {
         crate::periodic::run_every(Duration::from_secs(3600), shutdown, || async {
-            match self.purge_audit(retention).await {
+            match self.purge_expired_audit().await {
                 Ok(0) => {}
                 Ok(purged) => tracing::info!(purged, "audit rows past retention deleted"),
                 Err(error) => tracing::error!(error = %error, "audit retention purge failed"),

@@ -51,3 +51,14 @@ pub struct CallContext {
     pub actor: Actor,
     pub client_ip: Option<IpAddr>,
 }
+
+impl CallContext {
+    /// A change made by the vault's own tooling (e.g. the command line), recorded as actor
+    /// `system` with the given id.
+    pub fn system(actor_id: &str) -> CallContext {
+        CallContext {
+            actor: Actor { kind: Some("system".into()), id: Some(actor_id.to_owned()), reason: None },
+            ..CallContext::default()
+        }
+    }
+}

@@ -11,7 +11,7 @@ use url::Url;
 use crate::apps::validate_name;
 use crate::policies::PolicyScope;
 use crate::proxy_target::{Credential, ProxyTarget};
-use crate::{IdKind, ServiceError, Timestamp, Vault};
+use crate::{CallContext, IdKind, ServiceError, Timestamp, Vault};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,8 +30,8 @@ pub struct ManagedSecretInput {
     pub username: Option<String>,
     /// The secret (token, API key or password). Write-only.
     pub secret: SecretString,
-    /// The only base URLs it may be sent to (https; http only for localhost); the proxy uses the
-    /// first.
+    /// The only base URLs it may be sent to (https; http only for localhost). The proxy uses the
+    /// first unless the call names another with the `x-tokenvault-base-url` header.
     pub base_urls: Vec<String>,
 }
 
@@ -79,6 +79,46 @@ fn view(r: ManagedSecretRecord) -> ManagedSecretView {
 
 const FORBIDDEN_HEADERS: &[&str] = &["host", "cookie", "content-length", "transfer-encoding", "connection"];
 
+/// Query parameters that carry OAuth bearer tokens (RFC 6750 §2.3): a bearer token belongs in the
+/// `Authorization` header, so such a secret must use the `bearer` style.
+const BEARER_QUERY_PARAMETERS: &[&str] = &["access_token", "bearer", "bearer_token"];
+
+/// The request header naming which declared base URL a managed secret's call goes to.
+pub(crate) const BASE_URL_HEADER: &str = "x-tokenvault-base-url";
+
+/// A base URL as stored and compared: parsed, serialised, without a trailing `/`.
+fn normalized_base(text: &str) -> Option<String> {
+    Url::parse(text).ok().map(|u| u.as_str().trim_end_matches('/').to_owned())
+}
+
+fn base_url_not_allowed() -> ServiceError {
+    ServiceError::invalid(
+        "base_url_not_allowed",
+        format!("`{BASE_URL_HEADER}` must be exactly one of the base URLs declared for this credential"),
+    )
+}
+
+/// The base URL a proxied call asks for with `x-tokenvault-base-url`, if any.
+pub(crate) fn requested_base_url(headers: &http::HeaderMap) -> Result<Option<String>, ServiceError> {
+    match headers.get(BASE_URL_HEADER) {
+        None => Ok(None),
+        Some(value) => {
+            let text = value.to_str().map_err(|_| base_url_not_allowed())?;
+            normalized_base(text).map(Some).ok_or_else(base_url_not_allowed)
+        }
+    }
+}
+
+/// Picks the base URL a call goes to: the requested one if it is declared exactly, else the first.
+pub(crate) fn choose_base_url(declared: &[String], requested: Option<&str>) -> Result<Url, ServiceError> {
+    let chosen = match requested {
+        None => declared.first(),
+        Some(requested) => declared.iter().find(|d| normalized_base(d).as_deref() == Some(requested)),
+    };
+    let chosen = chosen.ok_or_else(base_url_not_allowed)?;
+    Url::parse(chosen).map_err(|_| ServiceError::Internal("stored base URL does not parse".into()))
+}
+
 impl Vault {
     async fn managed_record(
         &self,
@@ -89,6 +129,19 @@ impl Vault {
     ) -> Result<ManagedSecretRecord, ServiceError> {
         let name = validate_name("name", &input.name)?;
         let invalid = |m: &str| ServiceError::invalid("invalid_managed_secret", m);
+        // Each style takes only its own fields: a stray one means the caller meant another style.
+        let stray = match input.style.as_str() {
+            "bearer" => input.header_name.is_some() || input.query_parameter.is_some() || input.username.is_some(),
+            "header" => input.query_parameter.is_some() || input.username.is_some(),
+            "basic" => input.header_name.is_some() || input.query_parameter.is_some(),
+            "query" => input.header_name.is_some() || input.username.is_some(),
+            _ => false,
+        };
+        if stray {
+            return Err(invalid(
+                "each style takes only its own field: `header_name` (header), `username` (basic), `query_parameter` (query)",
+            ));
+        }
         let parameter = match input.style.as_str() {
             "bearer" | "basic" => None,
             "header" => {
@@ -109,6 +162,11 @@ impl Vault {
                     || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
                 {
                     return Err(invalid("`query_parameter` must be 1-64 of a-z, 0-9, `_`, `-`"));
+                }
+                if BEARER_QUERY_PARAMETERS.contains(&name.to_ascii_lowercase().as_str()) {
+                    return Err(invalid(
+                        "a bearer token is never sent in the query string: use the `bearer` style instead of `query` with this parameter",
+                    ));
                 }
                 Some(name)
             }
@@ -152,11 +210,12 @@ impl Vault {
         &self,
         app_id: &str,
         input: ManagedSecretInput,
+        context: &CallContext,
     ) -> Result<ManagedSecretView, ServiceError> {
         let id = IdKind::Grant.generate();
         let record = self.managed_record(app_id, &id, input, self.now().as_millis()).await?;
         self.store.upsert_managed_secret(&record).await?;
-        self.audit(crate::audit::AuditEntry::config(app_id, "managed_secret.created", &id));
+        self.audit(crate::audit::AuditEntry::config(app_id, "managed_secret.created", &id, context));
         Ok(view(record))
     }
 
@@ -166,13 +225,14 @@ impl Vault {
         app_id: &str,
         id: &str,
         input: ManagedSecretInput,
+        context: &CallContext,
     ) -> Result<ManagedSecretView, ServiceError> {
         let id = IdKind::Grant.parse(id)?;
         let current =
             self.store.get_managed_secret(app_id, &id).await.map_err(ServiceError::from_store("managed secret"))?;
         let record = self.managed_record(app_id, &id, input, current.created_at).await?;
         self.store.upsert_managed_secret(&record).await?;
-        self.audit(crate::audit::AuditEntry::config(app_id, "managed_secret.replaced", &id));
+        self.audit(crate::audit::AuditEntry::config(app_id, "managed_secret.replaced", &id, context));
         Ok(view(record))
     }
 
@@ -185,17 +245,27 @@ impl Vault {
         Ok(view(self.store.get_managed_secret(app_id, &id).await.map_err(ServiceError::from_store("managed secret"))?))
     }
 
-    pub async fn delete_managed_secret(&self, app_id: &str, id: &str) -> Result<(), ServiceError> {
+    pub async fn delete_managed_secret(
+        &self,
+        app_id: &str,
+        id: &str,
+        context: &CallContext,
+    ) -> Result<(), ServiceError> {
         let id = IdKind::Grant.parse(id)?;
         self.store
             .delete_managed_secret(app_id, &id, self.now().as_millis())
             .await
             .map_err(ServiceError::from_store("managed secret"))?;
-        self.audit(crate::audit::AuditEntry::config(app_id, "managed_secret.deleted", &id));
+        self.audit(crate::audit::AuditEntry::config(app_id, "managed_secret.deleted", &id, context));
         Ok(())
     }
 
-    pub(crate) async fn managed_secret_target(&self, app_id: &str, id: &str) -> Result<ProxyTarget, ServiceError> {
+    pub(crate) async fn managed_secret_target(
+        &self,
+        app_id: &str,
+        id: &str,
+        requested_base: Option<&str>,
+    ) -> Result<ProxyTarget, ServiceError> {
         let record = self.store.get_managed_secret(app_id, id).await.map_err(ServiceError::from_store("grant"))?;
         let sealed = record.secret.as_ref().ok_or_else(|| ServiceError::Gone {
             code: "grant_revoked",
@@ -205,11 +275,7 @@ impl Vault {
         let value = SecretString::from(
             String::from_utf8(plain.to_vec()).map_err(|_| ServiceError::Internal("secret not UTF-8".into()))?,
         );
-        let base = record
-            .base_urls
-            .first()
-            .and_then(|u| Url::parse(u).ok())
-            .ok_or_else(|| ServiceError::Internal("managed secret without base URL".into()))?;
+        let base = choose_base_url(&record.base_urls, requested_base)?;
         let credential = match record.style.as_str() {
             "bearer" => Credential::Bearer(value),
             "header" => Credential::Header {
@@ -232,7 +298,10 @@ impl Vault {
                 app_id: record.app_id.clone(),
                 provider_config_id: None,
                 grant_id: record.id.clone(),
+                end_user_id: record.end_user_id.clone(),
+                provider: "managed".into(),
                 connected_at: record.created_at,
+                decision: std::sync::OnceLock::new(),
             },
         })
     }

@@ -39,6 +39,9 @@ pub struct PolicyRules {
     /// Declared actor types allowed (`ai_agent`, `service`, `user`, `system`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor_types: Option<Vec<String>>,
+    /// Declared actor ids allowed (`x-actor-id`, exact match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_ids: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -87,13 +90,20 @@ pub(crate) enum Access<'a> {
     Proxy { method: &'a str, path: &'a str },
 }
 
-/// Where policies are looked up for one access.
+/// Where policies are looked up for one access, and what they decided.
 #[derive(Debug, Clone)]
 pub(crate) struct PolicyScope {
     pub app_id: String,
     pub provider_config_id: Option<String>,
     pub grant_id: String,
+    pub end_user_id: Option<String>,
+    pub provider: String,
     pub connected_at: i64,
+    /// The decision of [`Vault::check_policies`] when it allowed the access ("allowed by
+    /// policies pol_…" or "no policy applies"). It goes on the audit row of the access itself
+    /// (token retrieval, proxied call) instead of a separate row per call; denials get their own
+    /// `policy.decision` row.
+    pub decision: std::sync::OnceLock<String>,
 }
 
 impl PolicyScope {
@@ -102,8 +112,20 @@ impl PolicyScope {
             app_id: grant.app_id.clone(),
             provider_config_id: Some(grant.provider_config_id.clone()),
             grant_id: grant.id.clone(),
+            end_user_id: Some(grant.end_user_id.clone()),
+            provider: grant.provider.clone(),
             connected_at: grant.connected_at,
+            decision: std::sync::OnceLock::new(),
         }
+    }
+}
+
+/// The audit wording of an allowing decision.
+fn allowed_by(policy_ids: &[String]) -> String {
+    if policy_ids.is_empty() {
+        "no policy applies".to_owned()
+    } else {
+        format!("allowed by policies {}", policy_ids.join(", "))
     }
 }
 
@@ -209,6 +231,9 @@ fn validate_rules(rules: &PolicyRules) -> Result<(), ServiceError> {
     {
         return Err(invalid("`methods` are upper-case HTTP methods".into()));
     }
+    if rules.actor_ids.as_ref().is_some_and(|ids| ids.is_empty() || ids.iter().any(|i| i.is_empty() || i.len() > 128)) {
+        return Err(invalid("`actor_ids` is a non-empty list of actor ids (1-128 characters each)".into()));
+    }
     if rules.paths.as_ref().is_some_and(|p| p.iter().any(|p| !p.starts_with('/'))) {
         return Err(invalid("`paths` start with `/`".into()));
     }
@@ -216,7 +241,12 @@ fn validate_rules(rules: &PolicyRules) -> Result<(), ServiceError> {
 }
 
 impl Vault {
-    pub async fn create_policy(&self, app_id: &str, input: PolicyInput) -> Result<PolicyView, ServiceError> {
+    pub async fn create_policy(
+        &self,
+        app_id: &str,
+        input: PolicyInput,
+        context: &CallContext,
+    ) -> Result<PolicyView, ServiceError> {
         validate_rules(&input.rules)?;
         let target_id = match (input.target_type.as_str(), input.target_id) {
             ("app", None) => app_id.to_owned(),
@@ -249,7 +279,7 @@ impl Vault {
             created_at: self.now().as_millis(),
         };
         self.store.insert_policy(&record).await?;
-        self.audit(crate::audit::AuditEntry::config(app_id, "policy.created", &record.id));
+        self.audit(crate::audit::AuditEntry::config(app_id, "policy.created", &record.id, context));
         Ok(policy_view(record))
     }
 
@@ -257,10 +287,10 @@ impl Vault {
         Ok(self.store.list_policies(app_id).await?.into_iter().map(policy_view).collect())
     }
 
-    pub async fn delete_policy(&self, app_id: &str, id: &str) -> Result<(), ServiceError> {
+    pub async fn delete_policy(&self, app_id: &str, id: &str, context: &CallContext) -> Result<(), ServiceError> {
         let id = IdKind::Policy.parse(id)?;
         self.store.delete_policy(app_id, &id).await.map_err(ServiceError::from_store("policy"))?;
-        self.audit(crate::audit::AuditEntry::config(app_id, "policy.deleted", &id));
+        self.audit(crate::audit::AuditEntry::config(app_id, "policy.deleted", &id, context));
         Ok(())
     }
 
@@ -273,6 +303,7 @@ impl Vault {
     ) -> Result<(), ServiceError> {
         let policies =
             self.store.policies_for(&scope.app_id, scope.provider_config_id.as_deref(), &scope.grant_id).await?;
+        let evaluated: Vec<String> = policies.iter().map(|p| p.id.clone()).collect();
         for policy in policies {
             let result = match serde_json::from_str::<PolicyRules>(&policy.rules) {
                 Ok(rules) => self.evaluate(&policy.id, &rules, scope, access, context),
@@ -284,6 +315,7 @@ impl Vault {
                 return Err(denied);
             }
         }
+        let _ = scope.decision.set(allowed_by(&evaluated));
         Ok(())
     }
 
@@ -352,6 +384,11 @@ impl Vault {
             && !context.actor.kind.as_ref().is_some_and(|k| types.contains(k))
         {
             return Err(deny(id, "actor_types"));
+        }
+        if let Some(ids) = &rules.actor_ids
+            && !context.actor.id.as_ref().is_some_and(|i| ids.contains(i))
+        {
+            return Err(deny(id, "actor_ids"));
         }
         if let Some(limit) = rules.rate_limit
             && let Err(wait) = self.rate_buckets.take((id.to_owned(), scope.grant_id.clone()), limit, now.as_millis())

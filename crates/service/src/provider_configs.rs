@@ -377,6 +377,7 @@ impl Vault {
         &self,
         app_id: &str,
         input: ProviderConfigInput,
+        context: &crate::CallContext,
     ) -> Result<ProviderConfigView, ServiceError> {
         let id = IdKind::ProviderConfig.generate();
         let record = self.config_record(app_id, &id, input, self.now().as_millis(), None).await?;
@@ -385,7 +386,7 @@ impl Vault {
             other => other.into(),
         })?;
         tracing::info!(app_id, provider_config_id = %id, provider = %record.provider, "provider configuration created");
-        self.audit(crate::audit::AuditEntry::config(app_id, "provider_config.created", &id));
+        self.audit(crate::audit::AuditEntry::config(app_id, "provider_config.created", &id, context));
         Ok(self.view(record))
     }
 
@@ -395,6 +396,7 @@ impl Vault {
         app_id: &str,
         id: &str,
         input: ProviderConfigInput,
+        context: &crate::CallContext,
     ) -> Result<ProviderConfigView, ServiceError> {
         let id = IdKind::ProviderConfig.parse(id)?;
         let current = self
@@ -412,7 +414,7 @@ impl Vault {
             self.config_record(app_id, &id, input, current.created_at, current.webhook_secret.clone()).await?;
         record.key = current.key;
         self.store.update_provider_config(&record).await.map_err(ServiceError::from_store("provider configuration"))?;
-        self.audit(crate::audit::AuditEntry::config(app_id, "provider_config.updated", &id));
+        self.audit(crate::audit::AuditEntry::config(app_id, "provider_config.updated", &id, context));
         Ok(self.view(record))
     }
 
@@ -431,7 +433,12 @@ impl Vault {
     }
 
     /// Deletes a configuration that no live grant uses.
-    pub async fn delete_provider_config(&self, app_id: &str, id: &str) -> Result<(), ServiceError> {
+    pub async fn delete_provider_config(
+        &self,
+        app_id: &str,
+        id: &str,
+        context: &crate::CallContext,
+    ) -> Result<(), ServiceError> {
         let id = IdKind::ProviderConfig.parse(id)?;
         self.store
             .get_provider_config(app_id, &id)
@@ -448,7 +455,7 @@ impl Vault {
             .delete_provider_config(app_id, &id)
             .await
             .map_err(ServiceError::from_store("provider configuration"))?;
-        self.audit(crate::audit::AuditEntry::config(app_id, "provider_config.deleted", &id));
+        self.audit(crate::audit::AuditEntry::config(app_id, "provider_config.deleted", &id, context));
         Ok(())
     }
 

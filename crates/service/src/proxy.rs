@@ -183,11 +183,14 @@ impl Vault {
         meter: &Arc<BodyMeter>,
     ) -> Result<Upstream, ServiceError> {
         let grant_id = IdKind::Grant.parse(grant_id)?;
-        let subject = self.proxy_subject(app_id, &grant_id).await?;
+        let requested_base = crate::managed_secrets::requested_base_url(&request.headers)?;
+        let subject = self.proxy_subject(app_id, &grant_id, requested_base.as_deref()).await?;
         let (id, provider, end_user_id) = subject.identity();
         audit.subject(id, provider, end_user_id);
         let access = Access::Proxy { method: request.method.as_str(), path: &request.path };
-        self.check_policies(&subject.scope(), access, context).await?;
+        let scope = subject.scope();
+        self.check_policies(&scope, access, context).await?;
+        audit.allowed(scope.decision.get().map(String::as_str));
 
         let limits = &self.config.proxy_limits;
         let declared = content_length(&request.headers);
@@ -211,7 +214,7 @@ impl Vault {
         };
 
         // Only now may the provider be contacted (a refresh if the token expires soon).
-        let target = self.proxy_target(subject).await?;
+        let target = self.proxy_target(subject, requested_base.as_deref()).await?;
         let url = upstream_url(&target.base, &request.path, request.query.as_deref())?;
         audit.upstream(&url);
         let mut renewed: Option<Credential> = None;

@@ -53,6 +53,11 @@ impl ProxyAudit {
         self.record.end_user_id = end_user_id.map(str::to_owned);
     }
 
+    /// The policies allowed the call; their decision is kept on this row instead of a row of its own.
+    pub(crate) fn allowed(&mut self, decision: Option<&str>) {
+        self.record.detail = decision.map(str::to_owned);
+    }
+
     /// The upstream URL, once the path is accepted.
     pub(crate) fn upstream(&mut self, url: &Url) {
         self.record.host = url.host_str().map(str::to_owned);

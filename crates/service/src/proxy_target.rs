@@ -55,25 +55,41 @@ impl Vault {
 
     /// What `grant_id` names for `app_id`, looked up without touching the provider: the policy
     /// check comes before any refresh.
-    pub(crate) async fn proxy_subject(&self, app_id: &str, grant_id: &str) -> Result<ProxySubject, ServiceError> {
+    /// `requested_base` is the call's `x-tokenvault-base-url`: it must name one of a managed
+    /// secret's declared base URLs (or an OAuth grant's own base).
+    pub(crate) async fn proxy_subject(
+        &self,
+        app_id: &str,
+        grant_id: &str,
+        requested_base: Option<&str>,
+    ) -> Result<ProxySubject, ServiceError> {
         match self.store.get_grant(app_id, grant_id).await {
             Ok(grant) => Ok(ProxySubject::Grant(Box::new(grant))),
-            Err(StoreError::NotFound) => {
-                Ok(ProxySubject::ManagedSecret(Box::new(self.managed_secret_target(app_id, grant_id).await?)))
-            }
+            Err(StoreError::NotFound) => Ok(ProxySubject::ManagedSecret(Box::new(
+                self.managed_secret_target(app_id, grant_id, requested_base).await?,
+            ))),
             Err(other) => Err(other.into()),
         }
     }
 
     /// The target with a usable credential: an OAuth grant is refreshed first if it expires soon.
-    pub(crate) async fn proxy_target(&self, subject: ProxySubject) -> Result<ProxyTarget, ServiceError> {
+    pub(crate) async fn proxy_target(
+        &self,
+        subject: ProxySubject,
+        requested_base: Option<&str>,
+    ) -> Result<ProxyTarget, ServiceError> {
         let grant = match subject {
             ProxySubject::ManagedSecret(target) => return Ok(*target),
             ProxySubject::Grant(grant) => self.fresh_grant(&grant.app_id, &grant.id).await?,
         };
-        let base = grant.api_base_url.as_deref().and_then(|b| Url::parse(b).ok()).ok_or_else(|| {
-            ServiceError::invalid("no_api_base_url", "this grant's provider has no API base URL to proxy to")
-        })?;
+        let declared: Vec<String> = grant.api_base_url.iter().cloned().collect();
+        if declared.is_empty() {
+            return Err(ServiceError::invalid(
+                "no_api_base_url",
+                "this grant's provider has no API base URL to proxy to",
+            ));
+        }
+        let base = crate::managed_secrets::choose_base_url(&declared, requested_base)?;
         let token = self
             .open_grant_secret(&grant, "access_token", grant.access_token.as_ref())
             .await?

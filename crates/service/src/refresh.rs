@@ -77,7 +77,13 @@ impl Vault {
             Ok(()) => self.fresh_grant(app_id, &grant_id).await,
             Err(denied) => Err(denied),
         };
-        self.audit(crate::audit::AuditEntry::for_grant(&grant, "token.retrieved", outcome.as_ref().err(), context));
+        self.audit(crate::audit::AuditEntry::for_grant(
+            &grant,
+            "token.retrieved",
+            outcome.as_ref().err(),
+            Some(&scope),
+            context,
+        ));
         self.access_token_of(&outcome?).await
     }
 

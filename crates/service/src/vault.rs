@@ -36,6 +36,8 @@ pub struct VaultConfig {
     pub refresh_concurrency_per_provider: usize,
     /// Size and time limits of proxied calls.
     pub proxy_limits: crate::ProxyLimits,
+    /// Audit rows older than this are deleted (hourly, and by [`Vault::purge_expired_audit`]).
+    pub audit_retention: Duration,
 }
 
 impl Default for VaultConfig {
@@ -51,6 +53,7 @@ impl Default for VaultConfig {
             refresh_lease: Duration::from_secs(30),
             refresh_concurrency_per_provider: 4,
             proxy_limits: crate::ProxyLimits::default(),
+            audit_retention: Duration::from_secs(365 * 86_400),
         }
     }
 }

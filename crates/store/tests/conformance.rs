@@ -2,9 +2,9 @@
 //! fresh database of its own.
 
 use tokenvault_store::{
-    AdminTokenRecord, ApiKeyRecord, AppRecord, ConnectSessionRecord, EncryptionKeyRecord, GrantFilter, GrantRecord,
-    KeyState, OAuthFlowRecord, ProviderConfigRecord, ProviderWebhookRecord, RefreshHold, RefreshedTokens,
-    SEALED_COLUMNS, SessionOutcome, Store, StoreError, WebhookDeliveryRecord, WebhookEndpointRecord,
+    AdminTokenRecord, ApiKeyRecord, AppRecord, AuditFilter, AuditRecord, ConnectSessionRecord, EncryptionKeyRecord,
+    GrantFilter, GrantRecord, KeyState, OAuthFlowRecord, ProviderConfigRecord, ProviderWebhookRecord, RefreshHold,
+    RefreshedTokens, SEALED_COLUMNS, SessionOutcome, Store, StoreError, WebhookDeliveryRecord, WebhookEndpointRecord,
 };
 use tokenvault_testkit::{Backend, TestDatabase};
 
@@ -38,6 +38,7 @@ conformance!(
     sealed_values_page_and_compare_and_swap,
     refresh_lease_renewal_and_stale_holders_cannot_clobber_a_newer_refresh,
     state_changes_and_their_outbox_events_commit_together,
+    audit_purge_deletes_only_rows_older_than_the_cutoff,
 );
 
 async fn run<F, Fut>(backend: Backend, case: F)
@@ -498,4 +499,34 @@ async fn state_changes_and_their_outbox_events_commit_together(store: Store) {
     let untouched = store.find_grant("grt_2").await.unwrap();
     assert_eq!((untouched.status.as_str(), untouched.refresh_token.is_some()), ("active", true));
     assert_eq!(outbox_ids(&store).await, ["wd_02", "wd_04", "wd_06"]);
+}
+
+fn audit_row(id: &str, app_id: &str, at: i64) -> AuditRecord {
+    AuditRecord {
+        id: id.into(),
+        app_id: app_id.into(),
+        at,
+        action: "token.retrieved".into(),
+        outcome: "success".into(),
+        ..AuditRecord::default()
+    }
+}
+
+async fn audit_purge_deletes_only_rows_older_than_the_cutoff(store: Store) {
+    let rows = [
+        audit_row("aud_1", "app_a", 1_000),
+        audit_row("aud_2", "app_b", 1_999),
+        audit_row("aud_3", "app_a", 2_000),
+        audit_row("aud_4", "app_a", 3_000),
+    ];
+    store.append_audit(&rows).await.unwrap();
+    let ids = |rows: Vec<AuditRecord>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let window = AuditFilter { from: Some(1_000), to: Some(2_000), ..AuditFilter::default() };
+    assert_eq!(ids(store.query_audit("app_a", &window, None, 10).await.unwrap()), ["aud_1", "aud_3"], "inclusive");
+    // Every app's rows before the cutoff go; the cutoff itself and later stay.
+    assert_eq!(store.purge_audit(2_000).await.unwrap(), 2);
+    assert_eq!(ids(store.query_audit("app_a", &AuditFilter::default(), None, 10).await.unwrap()), ["aud_3", "aud_4"]);
+    assert!(store.query_audit("app_b", &AuditFilter::default(), None, 10).await.unwrap().is_empty());
+    assert_eq!(store.purge_audit(2_000).await.unwrap(), 0, "nothing left to purge");
+    assert_eq!(store.purge_audit(i64::MAX).await.unwrap(), 2);
 }

@@ -18,7 +18,6 @@ pub struct Application {
     http: HttpOptions,
     refresh_interval: Option<std::time::Duration>,
     webhook_interval: Option<std::time::Duration>,
-    audit_retention: std::time::Duration,
 }
 
 impl Application {
@@ -40,7 +39,6 @@ impl Application {
             http,
             refresh_interval: settings.refresh.interval,
             webhook_interval: settings.refresh.webhook_interval,
-            audit_retention: settings.audit_retention,
         })
     }
 
@@ -65,8 +63,7 @@ impl Application {
         let webhooks = self
             .webhook_interval
             .map(|interval| tokio::spawn(self.vault.clone().run_webhook_worker(interval, stop_workers.subscribe())));
-        let maintenance =
-            tokio::spawn(self.vault.clone().run_audit_retention(self.audit_retention, stop_workers.subscribe()));
+        let maintenance = tokio::spawn(self.vault.clone().run_audit_retention(stop_workers.subscribe()));
         let installs = tokio::spawn(
             self.vault
                 .clone()
@@ -109,6 +106,7 @@ async fn open_vault_at(settings: &Settings, clock: Arc<dyn Clock>, public_url: u
         refresh_lease: settings.refresh.lease,
         refresh_concurrency_per_provider: settings.refresh.concurrency_per_provider,
         proxy_limits: settings.proxy_limits.clone(),
+        audit_retention: settings.audit_retention,
         ..VaultConfig::default()
     };
     Ok(Vault::open(store, master_key, clock, config).await?)

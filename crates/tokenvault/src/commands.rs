@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
-use tokenvault_service::SystemClock;
+use tokenvault_service::{CallContext, SystemClock};
 
 use crate::application::open_vault;
 use crate::cli::{ApiKeysCommand, AppsCommand, Cli, Command, KeysCommand, ServeArgs};
@@ -49,7 +49,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let vault = open_vault(&settings, Arc::new(SystemClock)).await?;
             match command {
                 ApiKeysCommand::Create { app_id, name } => {
-                    let minted = vault.mint_api_key(&app_id, &name).await?;
+                    let minted = vault.mint_api_key(&app_id, &name, &CallContext::system("cli")).await?;
+                    vault.flush_audit().await;
                     eprintln!(
                         "api key {} minted for app {}; it is shown only once:",
                         minted.info.id, minted.info.app_id
@@ -59,7 +60,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 ApiKeysCommand::List { app_id } => print_json(&vault.list_api_keys(&app_id).await?),
                 ApiKeysCommand::Revoke { app_id, key_id } => {
-                    vault.revoke_api_key(&vault.get_app(&app_id).await?.id, &key_id).await?;
+                    vault
+                        .revoke_api_key(&vault.get_app(&app_id).await?.id, &key_id, &CallContext::system("cli"))
+                        .await?;
+                    vault.flush_audit().await;
                     eprintln!("api key {key_id} revoked");
                     Ok(())
                 }

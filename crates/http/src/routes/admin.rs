@@ -62,11 +62,12 @@ pub(crate) async fn get_app(
 
 pub(crate) async fn update_app(
     _: AdminCaller,
+    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     Path(app_id): Path<String>,
     JsonBody(update): JsonBody<AppUpdate>,
 ) -> Result<Json<App>, ApiError> {
-    Ok(Json(vault.update_app(&app_id, update).await?))
+    Ok(Json(vault.update_app(&app_id, update, &context).await?))
 }
 
 pub(crate) async fn delete_app(
@@ -80,11 +81,12 @@ pub(crate) async fn delete_app(
 
 pub(crate) async fn mint_api_key(
     _: AdminCaller,
+    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     Path(app_id): Path<String>,
     JsonBody(body): JsonBody<CreateApiKey>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let minted = vault.mint_api_key(&app_id, &body.name).await?;
+    let minted = vault.mint_api_key(&app_id, &body.name, &context).await?;
     let mut shown = serde_json::to_value(&minted.info)
         .map_err(|e| ApiError::from(tokenvault_service::ServiceError::Internal(e.to_string())))?;
     shown["key"] = json!(minted.secret.expose_secret());
@@ -103,11 +105,12 @@ pub(crate) async fn list_api_keys(
 
 pub(crate) async fn revoke_api_key(
     _: AdminCaller,
+    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     Path((app_id, key_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let app = vault.get_app(&app_id).await?;
-    vault.revoke_api_key(&app.id, &key_id).await?;
+    vault.revoke_api_key(&app.id, &key_id, &context).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

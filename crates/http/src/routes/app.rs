@@ -30,27 +30,30 @@ pub(crate) async fn list_api_keys(
 
 pub(crate) async fn revoke_api_key(
     caller: AppCaller,
+    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     Path(key_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    vault.revoke_api_key(&caller.app_id, &key_id).await?;
+    vault.revoke_api_key(&caller.app_id, &key_id, &context).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub(crate) async fn update_app(
     caller: AppCaller,
+    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     JsonBody(update): JsonBody<AppUpdate>,
 ) -> Result<Json<App>, ApiError> {
-    Ok(Json(vault.update_app(&caller.app_id, update).await?))
+    Ok(Json(vault.update_app(&caller.app_id, update, &context).await?))
 }
 
 pub(crate) async fn create_provider_config(
     caller: AppCaller,
+    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     JsonBody(input): JsonBody<ProviderConfigInput>,
 ) -> Result<(StatusCode, Json<ProviderConfigView>), ApiError> {
-    Ok((StatusCode::CREATED, Json(vault.create_provider_config(&caller.app_id, input).await?)))
+    Ok((StatusCode::CREATED, Json(vault.create_provider_config(&caller.app_id, input, &context).await?)))
 }
 
 pub(crate) async fn list_provider_configs(
@@ -70,19 +73,21 @@ pub(crate) async fn get_provider_config(
 
 pub(crate) async fn update_provider_config(
     caller: AppCaller,
+    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     Path(id): Path<String>,
     JsonBody(input): JsonBody<ProviderConfigInput>,
 ) -> Result<Json<ProviderConfigView>, ApiError> {
-    Ok(Json(vault.update_provider_config(&caller.app_id, &id, input).await?))
+    Ok(Json(vault.update_provider_config(&caller.app_id, &id, input, &context).await?))
 }
 
 pub(crate) async fn delete_provider_config(
     caller: AppCaller,
+    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    vault.delete_provider_config(&caller.app_id, &id).await?;
+    vault.delete_provider_config(&caller.app_id, &id, &context).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

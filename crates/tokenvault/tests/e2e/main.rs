@@ -7,13 +7,16 @@ mod fake_peek;
 mod support;
 mod webhooks;
 
+mod audit;
 mod connect;
 mod connect_more;
 mod foundation;
 mod keys;
 mod lifecycle;
 mod log_capture;
+mod managed_secrets;
 mod multiprocess;
+mod policy_actors;
 mod process;
 mod provider_verdicts;
 mod proxy;

@@ -476,14 +476,17 @@ async fn managed_secrets_are_injected_in_each_style_and_never_readable(env: Conn
         let (status, _) = env.api(Method::PUT, &format!("/v1/managed-secrets/{id}"), Some(replacement)).await;
         assert_eq!(status, StatusCode::OK);
     }
-    let (status, body) = env
-        .api(
-            Method::POST,
-            "/v1/managed-secrets",
-            Some(json!({ "name": "x", "style": "query", "secret": "s", "base_urls": ["http://api.example.com"] })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // The query style is refused without an explicit, non-bearer parameter (the base URL is fine).
+    for parameter in [None, Some("access_token")] {
+        let mut body =
+            json!({ "name": "x", "style": "query", "secret": "s", "base_urls": ["https://api.example.com"] });
+        if let Some(parameter) = parameter {
+            body["query_parameter"] = json!(parameter);
+        }
+        let (status, body) = env.api(Method::POST, "/v1/managed-secrets", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(assert_error_shape(status, &body), "invalid_managed_secret");
+    }
 }
 
 async fn audit_records_every_action_without_secrets(env: ConnectEnv) {
