@@ -163,6 +163,7 @@ impl Vault {
                     limits.idle_timeout,
                     audit,
                     expects_body,
+                    content_length(&upstream.headers),
                 );
                 Ok(ProxyResponse { status: upstream.status, headers: upstream.headers, body: Box::pin(body) })
             }

@@ -96,6 +96,9 @@ pub(crate) struct ResponseBody {
     audit: Option<ProxyAudit>,
     /// False for answers without a body (HEAD, 204, 304), which the server drops unread.
     expects_body: bool,
+    /// The declared `content-length`: once that many bytes passed, the body is complete even if
+    /// the server drops the stream without polling it for its end.
+    declared_length: Option<u64>,
 }
 
 impl ResponseBody {
@@ -105,8 +108,9 @@ impl ResponseBody {
         idle: Duration,
         audit: ProxyAudit,
         expects_body: bool,
+        declared_length: Option<u64>,
     ) -> ResponseBody {
-        ResponseBody {
+        let mut body = ResponseBody {
             upstream,
             limit,
             idle,
@@ -114,7 +118,12 @@ impl ResponseBody {
             sent: 0,
             audit: Some(audit),
             expects_body,
+            declared_length,
+        };
+        if declared_length == Some(0) {
+            body.finish(None);
         }
+        body
     }
 
     fn finish(&mut self, stopped: Option<&'static str>) {
@@ -146,6 +155,9 @@ impl Stream for ResponseBody {
                     );
                 }
                 this.sent += chunk.len() as u64;
+                if this.declared_length == Some(this.sent) {
+                    this.finish(None);
+                }
                 let deadline = tokio::time::Instant::now() + this.idle;
                 this.idle_deadline.as_mut().reset(deadline);
                 Poll::Ready(Some(Ok(chunk)))

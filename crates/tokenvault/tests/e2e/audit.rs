@@ -81,7 +81,11 @@ async fn proxy_as(env: &ConnectEnv, method: Method, grant_id: &str, path: &str) 
     for (name, value) in ACTOR {
         request = request.header(name, value);
     }
-    request.send().await.unwrap().status()
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    // Read to the end: a body dropped half-way is recorded as `client_disconnected`.
+    response.bytes().await.unwrap();
+    status
 }
 
 async fn configuration_changes_carry_actor_and_request_id(env: ConnectEnv) {
@@ -202,8 +206,11 @@ async fn policy_decisions_are_recorded_with_end_user_and_provider(env: ConnectEn
     assert_eq!(by_request("req-token-1")["detail"], "no policy applies");
     assert_eq!(by_request("req-token-2")["detail"], format!("allowed by policies {policy_id}"));
     let proxied = audit_rows(&env, "action=proxy.request").await;
-    assert_eq!(proxied.len(), 1, "the denied call never reached the provider: {proxied:?}");
+    assert_eq!(proxied.len(), 2, "one row per proxied call: {proxied:?}");
     assert_eq!(proxied[0]["detail"], format!("allowed by policies {policy_id}"));
+    assert_eq!(proxied[0]["upstream_status"], 200);
+    assert_eq!(proxied[1]["outcome"], "denied");
+    assert!(proxied[1]["host"].is_null() && proxied[1]["upstream_status"].is_null(), "never reached the provider");
     let decisions = audit_rows(&env, "action=policy.decision").await;
     assert_eq!(decisions.len(), 1, "only the denial has a row: {decisions:?}");
     let denied = &decisions[0];
@@ -258,7 +265,11 @@ async fn retrieve(env: &ConnectEnv, grant_id: &str, actor_id: Option<&str>) -> S
     if let Some(actor_id) = actor_id {
         request = request.header("x-actor-type", "ai_agent").header("x-actor-id", actor_id);
     }
-    request.send().await.unwrap().status()
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    // Read to the end: a body dropped half-way is recorded as `client_disconnected`.
+    response.bytes().await.unwrap();
+    status
 }
 
 /// A log with rows of three providers, two end users, two actors, several actions and outcomes,
