@@ -310,14 +310,7 @@ async fn quirk_15_zoom_pkce_method_is_explicitly_s256(env: ConnectEnv) {
 async fn quirk_20_aircall_install_is_claimed_by_an_end_user(env: ConnectEnv) {
     let config = env.configure_aircall().await;
     let install_uri = config["install_uri"].as_str().unwrap();
-    let (status, _) = env
-        .api(
-            Method::PATCH,
-            "/v1/app",
-            Some(json!({ "install_return_url": "https://app.example.com/aircall/installed" })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    env.allow_aircall_installs().await;
     // The admin clicks Install in Aircall's dashboard: it opens the vault's install URI.
     let dashboard =
         env.get(&format!("{}/install?client_id=aircall-client", env.fakes.urls().aircall_dashboard), &[]).await;

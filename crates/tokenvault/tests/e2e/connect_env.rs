@@ -206,6 +206,29 @@ impl ConnectEnv {
         page["data"].as_array().unwrap().clone()
     }
 
+    /// Flushes the audit log, then asserts none of `secrets` is in the app's audit table or in `logs`.
+    pub async fn assert_secrets_absent(&self, logs: &crate::log_capture::Capture, secrets: &[String]) {
+        self.vault.vault.flush_audit().await;
+        let app_id = self.api(Method::GET, "/v1/app", None).await.1["id"].as_str().unwrap().to_owned();
+        let everything =
+            self.vault.vault.store().query_audit(&app_id, &Default::default(), None, 100_000).await.unwrap();
+        assert!(everything.iter().any(|r| r.action == "proxy.request"), "the calls were audited");
+        let table = format!("{everything:?}");
+        let logged = logs.contents();
+        assert!(logged.contains("proxied"), "logs were captured");
+        for secret in secrets {
+            assert!(!table.contains(secret.as_str()), "a secret is in the audit table");
+            assert!(!logged.contains(secret.as_str()), "a secret is in the logs");
+        }
+    }
+
+    /// Lets Aircall installs started from its dashboard complete (they return here to be claimed).
+    pub async fn allow_aircall_installs(&self) {
+        let body = json!({ "install_return_url": "https://app.example.com/aircall/installed" });
+        let (status, app) = self.api(Method::PATCH, "/v1/app", Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{app}");
+    }
+
     pub async fn session_status(&self, session_id: &str) -> Value {
         let (status, session) = self.api(Method::GET, &format!("/v1/connect-sessions/{session_id}"), None).await;
         assert_eq!(status, StatusCode::OK, "{session}");

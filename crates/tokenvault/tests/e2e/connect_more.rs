@@ -146,14 +146,7 @@ async fn session_with_several_providers_lets_the_user_choose_an_allowed_one(env:
 /// Starts an install from Aircall's dashboard; returns (install id, claim).
 async fn pending_install(env: &ConnectEnv) -> (String, String) {
     let config = env.configure_aircall().await;
-    let (status, _) = env
-        .api(
-            Method::PATCH,
-            "/v1/app",
-            Some(json!({ "install_return_url": "https://app.example.com/aircall/installed" })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    env.allow_aircall_installs().await;
     let start = env.get(config["install_uri"].as_str().unwrap(), &[]).await;
     assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
     let callback = env.consent(start.location.as_deref().unwrap()).await;

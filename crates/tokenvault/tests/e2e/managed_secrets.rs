@@ -226,15 +226,7 @@ async fn no_managed_secret_value_reaches_the_audit_log_or_the_logs(env: ConnectE
             secrets.push(value);
         }
     }
-    env.vault.vault.flush_audit().await;
-    let app_id = env.api(Method::GET, "/v1/app", None).await.1["id"].as_str().unwrap().to_owned();
-    let everything = env.vault.vault.store().query_audit(&app_id, &Default::default(), None, 100_000).await.unwrap();
-    assert!(everything.iter().filter(|r| r.action == "proxy.request").count() >= 8, "the calls were audited");
-    let table = format!("{everything:?}");
-    let logged = logs.contents();
-    assert!(logged.contains("proxied"), "logs were captured");
-    for secret in &secrets {
-        assert!(!table.contains(secret.as_str()), "a secret is in the audit table");
-        assert!(!logged.contains(secret.as_str()), "a secret is in the logs");
-    }
+    env.assert_secrets_absent(&logs, &secrets).await;
+    let (_, page) = env.api(Method::GET, "/v1/audit?action=proxy.request&limit=100", None).await;
+    assert!(page["data"].as_array().unwrap().len() >= 8, "every call was audited: {page}");
 }
