@@ -105,6 +105,19 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
 }
 
+/// A caller may not send the parameter a query-style secret is injected as: the upstream would see
+/// two values and could pick the caller's.
+fn refuse_reserved_query_parameter(parameter: &str, query: Option<&str>) -> Result<(), ServiceError> {
+    let clashes = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).any(|(key, _)| key == parameter);
+    if clashes {
+        return Err(ServiceError::invalid(
+            "reserved_query_parameter",
+            format!("the query parameter `{parameter}` is set by the vault for this managed secret"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a raw proxied path and appends it to the base. Returns the upstream URL.
 pub(crate) fn upstream_url(base: &Url, raw_path: &str, query: Option<&str>) -> Result<Url, ServiceError> {
     let path = raw_path.strip_prefix('/').unwrap_or(raw_path);
@@ -216,6 +229,9 @@ impl Vault {
 
         // Only now may the provider be contacted (a refresh if the token expires soon).
         let target = self.proxy_target(subject, requested_base.as_deref()).await?;
+        if let Credential::Query { parameter, .. } = &target.credential {
+            refuse_reserved_query_parameter(parameter, request.query.as_deref())?;
+        }
         let url = upstream_url(&target.base, &request.path, request.query.as_deref())?;
         audit.upstream(&url);
         let mut renewed: Option<Credential> = None;

@@ -161,6 +161,13 @@ async fn replacing_a_secret_injects_the_new_value_and_never_the_old(env: Connect
             _ => assert_eq!(seen.path, format!("/partner/x?api_key={new}")),
         }
         assert!(!format!("{seen:?}").contains(old), "the old value is gone: {seen:?}");
+        if style["style"] == "query" {
+            // The caller cannot send the parameter the vault injects (the provider would see two).
+            let calls = env.fakes.control().evil_requests().len();
+            let (status, answer) = proxy_with(&env, &env.key, &id, "/partner/x?a=1&api_key=mine", &[]).await;
+            assert_eq!(assert_error_shape(status, &answer), "reserved_query_parameter", "{answer}");
+            assert_eq!(env.fakes.control().evil_requests().len(), calls, "nothing was sent");
+        }
     }
 }
 
