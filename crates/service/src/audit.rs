@@ -143,6 +143,11 @@ impl AuditEntry {
         Self { record: with_context(record, context) }
     }
 
+    /// Attributes the entry to the call that caused it (actor and request id).
+    pub(crate) fn by(self, context: &CallContext) -> Self {
+        Self { record: with_context(self.record, context) }
+    }
+
     pub(crate) fn grant_event(grant: &GrantRecord, action: &str, reason: Option<&str>) -> Self {
         Self {
             record: AuditRecord {

@@ -6,11 +6,18 @@
 use secrecy::SecretString;
 use tokenvault_store::GrantRecord;
 
+use crate::audit::AuditEntry;
 use crate::grants::{GrantView, seal_context};
-use crate::{IdKind, ServiceError, Vault};
+use crate::{CallContext, IdKind, ServiceError, Vault};
 
 impl Vault {
-    pub async fn disconnect_grant(&self, app_id: &str, grant_id: &str) -> Result<GrantView, ServiceError> {
+    /// The audit row of a disconnect names who asked for it (actor, request id), whatever the outcome.
+    pub async fn disconnect_grant(
+        &self,
+        app_id: &str,
+        grant_id: &str,
+        context: &CallContext,
+    ) -> Result<GrantView, ServiceError> {
         let grant_id = IdKind::Grant.parse(grant_id)?;
         let lock = self.refresh_locks.get(&grant_id);
         let _no_refresh_meanwhile = lock.lock().await;
@@ -26,13 +33,16 @@ impl Vault {
                     .await?;
                 if self.store.revoke_grant(&grant.id, "disconnected", self.now().as_millis(), &events).await? {
                     tracing::info!(grant_id = %grant.id, provider = %grant.provider, "grant disconnected");
-                    self.audit_grant_event(&grant, "grant.revoked", Some("disconnected"));
+                    self.audit(AuditEntry::grant_event(&grant, "grant.revoked", Some("disconnected")).by(context));
                 }
                 Ok(self.store.get_grant(app_id, &grant_id).await?.into())
             }
             Err(error) => {
                 let detail = error.to_string();
                 self.store.mark_revoke_failed(&grant.id, &detail, self.now().as_millis()).await?;
+                let mut entry = AuditEntry::grant_event(&grant, "grant.revoked", Some("revoke_failed")).by(context);
+                entry.record.outcome = "failure".into();
+                self.audit(entry);
                 tracing::warn!(grant_id = %grant.id, provider = %grant.provider, error = %detail, "revocation at the provider failed; tokens kept for a retry");
                 Err(ServiceError::Unavailable {
                     code: "revoke_failed",

@@ -178,10 +178,11 @@ pub(crate) async fn grant_token(
 /// Disconnect: revoke at the provider, then erase the tokens (the grant stays as a tombstone).
 pub(crate) async fn disconnect_grant(
     caller: AppCaller,
+    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     Path(id): Path<String>,
 ) -> Result<Json<GrantView>, ApiError> {
-    Ok(Json(vault.disconnect_grant(&caller.app_id, &id).await?))
+    Ok(Json(vault.disconnect_grant(&caller.app_id, &id, &context).await?))
 }
 
 /// Asks the provider whether the grant's token still works (401 → `needs_reauth`).

@@ -18,6 +18,7 @@ connect_tests!(
     every_filter_selects_exactly_the_matching_rows,
     cursor_pagination_and_export_return_every_row_once,
     a_clean_shutdown_loses_no_audit_row,
+    disconnects_are_attributed_to_the_caller_whatever_the_outcome,
 );
 
 /// Retention needs its own setting, so these build the vault themselves.
@@ -475,4 +476,28 @@ async fn rows_past_the_retention_period_are_purged(vault: TestVault) {
     let (_, page) = vault.call(Method::GET, "/v1/audit?limit=1000", Some(&key), None).await;
     let cutoff = vault.clock_now_seconds() as i128 * 1000 - 30 * 86_400_000;
     assert!(page["data"].as_array().unwrap().iter().all(|r| at_millis(r) >= cutoff), "{page}");
+}
+
+async fn disconnects_are_attributed_to_the_caller_whatever_the_outcome(env: ConnectEnv) {
+    use tokenvault_fakes::{Endpoint, Fault, Provider};
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-4", "zoom").await;
+    let unavailable =
+        Fault::Status { status: 503, body: r#"{"error":"temporarily_unavailable"}"#.into(), retry_after: None };
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Revoke, unavailable, 1);
+    let path = format!("/v1/grants/{grant_id}");
+    let (status, _) = call_as(&env, Method::DELETE, &path, None, None, "req-disconnect-1").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, _) = call_as(&env, Method::DELETE, &path, None, None, "req-disconnect-2").await;
+    assert_eq!(status, StatusCode::OK);
+
+    let rows = audit_rows(&env, "action=grant.revoked").await;
+    let outcomes: Vec<(&str, &str)> =
+        rows.iter().map(|r| (r["request_id"].as_str().unwrap(), r["outcome"].as_str().unwrap())).collect();
+    assert_eq!(outcomes, [("req-disconnect-1", "failure"), ("req-disconnect-2", "success")]);
+    for row in &rows {
+        assert_eq!(row["actor"]["id"], "deploy-bot", "{row}");
+        assert_eq!((row["grant_id"].as_str(), row["end_user_id"].as_str()), (Some(grant_id.as_str()), Some("user-4")));
+        assert_eq!(row["provider"], "zoom");
+    }
 }
