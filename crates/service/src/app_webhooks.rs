@@ -181,24 +181,6 @@ impl Vault {
         Ok(rows.into_iter().map(WebhookDeliveryView::from).collect())
     }
 
-    /// Writes an event about a grant to the outbox of every endpoint that wants it (for events
-    /// not tied to a state change in the same transaction, e.g. `grant.connected`).
-    pub(crate) async fn emit_grant_event(
-        &self,
-        app_id: &str,
-        event_type: &str,
-        grant_id: &str,
-        reason: Option<&str>,
-    ) -> Result<(), ServiceError> {
-        let grant = self.store.find_grant(grant_id).await?;
-        let rows = self.grant_event_rows(app_id, &grant, event_type, &grant.status, reason).await?;
-        for row in &rows {
-            self.store.insert_webhook_delivery(row).await?;
-        }
-        self.audit_grant_event(&grant, event_type, reason);
-        Ok(())
-    }
-
     /// The outbox rows announcing that `grant` is now in `status`, for the store to insert in the
     /// same transaction as the change itself (nothing is written here).
     pub(crate) async fn grant_event_rows(

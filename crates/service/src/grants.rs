@@ -193,7 +193,9 @@ impl Vault {
                 refresh_lease_until: None,
                 refresh_sends_in_doubt: 0,
             };
-            match self.store.upsert_grant(&record).await {
+            // The grant and its `grant.connected` event are stored together or not at all.
+            let events = self.grant_event_rows(app_id, &record, "grant.connected", "active", None).await?;
+            match self.store.upsert_grant_announcing(&record, &events).await {
                 Ok(()) => {
                     if connection.provider.definition.reauthorization_invalidates_previous {
                         // The provider killed the older tokens of this account: say so, per grant.
@@ -205,7 +207,7 @@ impl Vault {
                         }
                     }
                     tracing::info!(app_id, grant_id = %grant_id, provider = %record.provider, reconnect = existing.is_some(), "grant stored");
-                    self.emit_grant_event(app_id, "grant.connected", &grant_id, None).await?;
+                    self.audit_grant_event(&record, "grant.connected", None);
                     self.create_provider_webhooks(&grant_id, &connection).await;
                     return Ok(grant_id);
                 }

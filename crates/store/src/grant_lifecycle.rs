@@ -257,7 +257,7 @@ impl Store {
     }
 
     /// Inserts `events` if the change they announce happened, and commits.
-    async fn commit_with_events(
+    pub(crate) async fn commit_with_events(
         mut tx: sqlx::Transaction<'static, sqlx::Any>,
         changed: bool,
         events: &[WebhookDeliveryRecord],

@@ -1,7 +1,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Millis, Store, StoreError};
+use crate::{Millis, Store, StoreError, WebhookDeliveryRecord};
 
 /// A stored credential: one per app, end user, provider configuration and provider account.
 /// Tokens are sealed; a revoked grant keeps its row (a tombstone) with the tokens erased.
@@ -117,50 +117,22 @@ impl Store {
     /// Inserts a grant, or replaces the connection data of the grant with the same id
     /// (a reconnect). A concurrent first connect of the same account yields `Conflict`.
     pub async fn upsert_grant(&self, g: &GrantRecord) -> Result<(), StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO grants ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) \
-             ON CONFLICT (id) DO UPDATE SET account_user_id = excluded.account_user_id, account_name = excluded.account_name, \
-             account_email = excluded.account_email, scopes = excluded.scopes, access_token = excluded.access_token, \
-             refresh_token = excluded.refresh_token, token_type = excluded.token_type, expires_at = excluded.expires_at, \
-             api_base_url = excluded.api_base_url, status = excluded.status, status_reason = excluded.status_reason, \
-             connected_at = excluded.connected_at, refreshed_at = excluded.refreshed_at, updated_at = excluded.updated_at, \
-             next_refresh_at = excluded.next_refresh_at, refresh_failures = excluded.refresh_failures, retry_at = excluded.retry_at, \
-             last_error = excluded.last_error, revoked_at = excluded.revoked_at, refresh_lease_owner = NULL, refresh_lease_until = NULL, \
-             refresh_sends_in_doubt = excluded.refresh_sends_in_doubt"
-        )))
-        .bind(&g.id)
-        .bind(&g.app_id)
-        .bind(&g.provider_config_id)
-        .bind(&g.provider)
-        .bind(&g.environment)
-        .bind(&g.end_user_id)
-        .bind(&g.account_key)
-        .bind(&g.account_id)
-        .bind(&g.account_user_id)
-        .bind(&g.account_name)
-        .bind(&g.account_email)
-        .bind(&g.scopes)
-        .bind(&g.access_token)
-        .bind(&g.refresh_token)
-        .bind(&g.token_type)
-        .bind(g.expires_at)
-        .bind(&g.api_base_url)
-        .bind(&g.status)
-        .bind(&g.status_reason)
-        .bind(g.connected_at)
-        .bind(g.refreshed_at)
-        .bind(g.created_at)
-        .bind(g.updated_at)
-        .bind(g.next_refresh_at)
-        .bind(g.refresh_failures)
-        .bind(g.retry_at)
-        .bind(&g.last_error)
-        .bind(g.revoked_at)
-        .bind(g.refresh_lease_until)
-        .bind(g.refresh_sends_in_doubt)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| StoreError::unique_as_conflict(e, "a grant for this account was created at the same time"))?;
+        self.upsert_grant_announcing(g, &[]).await
+    }
+
+    /// [`Store::upsert_grant`] and the app-webhook `events` announcing it, in one transaction:
+    /// a connect is never stored without its `grant.connected` event, nor announced without it.
+    pub async fn upsert_grant_announcing(
+        &self,
+        g: &GrantRecord,
+        events: &[WebhookDeliveryRecord],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        upsert_query(g)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::unique_as_conflict(e, "a grant for this account was created at the same time"))?;
+        Self::commit_with_events(tx, true, events).await?;
         Ok(())
     }
 
@@ -215,4 +187,48 @@ pub struct GrantFilter<'a> {
     pub end_user_id: Option<&'a str>,
     pub provider: Option<&'a str>,
     pub status: Option<&'a str>,
+}
+
+fn upsert_query(g: &GrantRecord) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO grants ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) \
+         ON CONFLICT (id) DO UPDATE SET account_user_id = excluded.account_user_id, account_name = excluded.account_name, \
+         account_email = excluded.account_email, scopes = excluded.scopes, access_token = excluded.access_token, \
+         refresh_token = excluded.refresh_token, token_type = excluded.token_type, expires_at = excluded.expires_at, \
+         api_base_url = excluded.api_base_url, status = excluded.status, status_reason = excluded.status_reason, \
+         connected_at = excluded.connected_at, refreshed_at = excluded.refreshed_at, updated_at = excluded.updated_at, \
+         next_refresh_at = excluded.next_refresh_at, refresh_failures = excluded.refresh_failures, retry_at = excluded.retry_at, \
+         last_error = excluded.last_error, revoked_at = excluded.revoked_at, refresh_lease_owner = NULL, refresh_lease_until = NULL, \
+         refresh_sends_in_doubt = excluded.refresh_sends_in_doubt"
+    )))
+    .bind(&g.id)
+    .bind(&g.app_id)
+    .bind(&g.provider_config_id)
+    .bind(&g.provider)
+    .bind(&g.environment)
+    .bind(&g.end_user_id)
+    .bind(&g.account_key)
+    .bind(&g.account_id)
+    .bind(&g.account_user_id)
+    .bind(&g.account_name)
+    .bind(&g.account_email)
+    .bind(&g.scopes)
+    .bind(&g.access_token)
+    .bind(&g.refresh_token)
+    .bind(&g.token_type)
+    .bind(g.expires_at)
+    .bind(&g.api_base_url)
+    .bind(&g.status)
+    .bind(&g.status_reason)
+    .bind(g.connected_at)
+    .bind(g.refreshed_at)
+    .bind(g.created_at)
+    .bind(g.updated_at)
+    .bind(g.next_refresh_at)
+    .bind(g.refresh_failures)
+    .bind(g.retry_at)
+    .bind(&g.last_error)
+    .bind(g.revoked_at)
+    .bind(g.refresh_lease_until)
+    .bind(g.refresh_sends_in_doubt)
 }

@@ -38,6 +38,7 @@ conformance!(
     sealed_values_page_and_compare_and_swap,
     refresh_lease_renewal_and_stale_holders_cannot_clobber_a_newer_refresh,
     state_changes_and_their_outbox_events_commit_together,
+    a_connect_and_its_event_commit_together,
     audit_purge_deletes_only_rows_older_than_the_cutoff,
 );
 
@@ -440,17 +441,37 @@ async fn outbox_ids(store: &Store) -> Vec<String> {
     store.list_webhook_deliveries("app_a", None, None, 100).await.unwrap().into_iter().map(|d| d.id).collect()
 }
 
-async fn state_changes_and_their_outbox_events_commit_together(store: Store) {
-    with_app_and_config(&store).await;
+/// The endpoint `event` rows are addressed to.
+async fn with_webhook_endpoint(store: &Store) {
     let endpoint = WebhookEndpointRecord {
         id: "whe_1".into(),
         app_id: "app_a".into(),
         url: "https://app.example/hooks".into(),
         secret: vec![1; 32],
-        event_types: vec!["grant.refreshed".into(), "grant.needs_reauth".into(), "grant.revoked".into()],
+        event_types: vec!["grant.connected".into(), "grant.refreshed".into(), "grant.needs_reauth".into()],
         created_at: 1,
     };
     store.insert_webhook_endpoint(&endpoint).await.unwrap();
+}
+
+async fn a_connect_and_its_event_commit_together(store: Store) {
+    with_app_and_config(&store).await;
+    with_webhook_endpoint(&store).await;
+    store.upsert_grant_announcing(&grant("grt_1", "u1", "acct"), &[event("wd_01", "grant.connected")]).await.unwrap();
+    assert_eq!(outbox_ids(&store).await, ["wd_01"]);
+    // A concurrent first connect of the same account loses: neither the grant nor its event is kept.
+    let lost = store.upsert_grant_announcing(&grant("grt_2", "u1", "acct"), &[event("wd_02", "grant.connected")]).await;
+    assert!(matches!(lost, Err(StoreError::Conflict(_))));
+    assert_eq!(outbox_ids(&store).await, ["wd_01"]);
+    assert!(matches!(store.get_grant("app_a", "grt_2").await, Err(StoreError::NotFound)));
+    // An event that cannot be written (a duplicate id) leaves no grant behind.
+    assert!(store.upsert_grant_announcing(&grant("grt_3", "u3", "acct"), &[event("wd_01", "x")]).await.is_err());
+    assert!(matches!(store.get_grant("app_a", "grt_3").await, Err(StoreError::NotFound)));
+}
+
+async fn state_changes_and_their_outbox_events_commit_together(store: Store) {
+    with_app_and_config(&store).await;
+    with_webhook_endpoint(&store).await;
     store.upsert_grant(&grant("grt_1", "user-1", "acct-1")).await.unwrap();
     store.upsert_grant(&grant("grt_2", "user-2", "acct-2")).await.unwrap();
     let tokens = RefreshedTokens {
