@@ -74,6 +74,7 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(crate::openapi::document))
         .nest("/admin/v1", admin_api)
         .nest("/v1", app_api)
         .route("/connect/{token}", get(connect::start))
