@@ -16,6 +16,7 @@ on_both_backends!(
     apps_and_keys_can_be_listed_paginated_and_deleted,
     data_survives_a_restart,
     readiness_fails_when_the_database_is_unreachable,
+    openapi_document_is_served,
 );
 
 async fn health_and_readiness_answer_with_request_ids(vault: TestVault) {
@@ -221,4 +222,31 @@ async fn readiness_fails_when_the_database_is_unreachable(vault: TestVault) {
     assert_eq!(assert_error_shape(status, &body), "not_ready");
     let response = vault.http.get(vault.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// The OpenAPI document is served without credentials, and what it says about security holds:
+/// every operation it marks as authenticated refuses a call without credentials (which also shows
+/// the route exists: an unknown route would be 404, a wrong method 405).
+async fn openapi_document_is_served(vault: TestVault) {
+    let response = vault.http.get(vault.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let document: serde_json::Value = response.json().await.expect("the document parses as JSON");
+    assert!(document["openapi"].as_str().is_some_and(|v| v.starts_with("3.1.")), "{}", document["openapi"]);
+
+    let paths = document["paths"].as_object().expect("paths");
+    assert!(paths.contains_key("/v1/grants/{id}/token") && paths.contains_key("/admin/v1/apps"));
+    for (path, item) in paths {
+        let concrete = path.replace("{path}", "some/path").replace(['{', '}'], "");
+        for (method, operation) in item.as_object().unwrap() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let secured = operation["security"].as_array().is_some_and(|s| !s.is_empty());
+            if !secured {
+                continue;
+            }
+            let (status, body) = vault.call(method.clone(), &concrete, None, None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {concrete}: {body}");
+            assert_eq!(assert_error_shape(status, &body), "missing_credentials", "{method} {concrete}");
+        }
+    }
 }
