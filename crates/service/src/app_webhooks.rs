@@ -185,7 +185,6 @@ impl Vault {
     /// same transaction as the change itself (nothing is written here).
     pub(crate) async fn grant_event_rows(
         &self,
-        app_id: &str,
         grant: &GrantRecord,
         event_type: &str,
         status: &str,
@@ -200,7 +199,7 @@ impl Vault {
             "status": status,
             "reason": reason,
         });
-        self.event_rows(app_id, event_type, data).await
+        self.event_rows(&grant.app_id, event_type, data).await
     }
 
     /// Audits an event that was written (call only once its change is committed).

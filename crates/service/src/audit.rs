@@ -66,18 +66,16 @@ pub(crate) fn path_without_values(url: &Url) -> String {
 
 impl AuditEntry {
     /// A token retrieval (or another access to a grant). On success `detail` carries the policy
-    /// decision taken for it (see [`PolicyScope::decision`]).
+    /// decision that allowed it (see [`Vault::check_policies`]).
     pub(crate) fn for_grant(
         grant: &GrantRecord,
         action: &str,
         error: Option<&ServiceError>,
-        scope: Option<&PolicyScope>,
+        decision: Option<String>,
         context: &CallContext,
     ) -> Self {
-        let (outcome, mut detail) = outcome_of(error);
-        if error.is_none() {
-            detail = scope.and_then(|s| s.decision.get().cloned());
-        }
+        let (outcome, error_detail) = outcome_of(error);
+        let detail = if error.is_none() { decision } else { error_detail };
         let record = AuditRecord {
             app_id: grant.app_id.clone(),
             action: action.into(),
@@ -337,27 +335,17 @@ impl Vault {
             .collect())
     }
 
-    /// Deletes audit rows older than `retention`; returns how many.
-    pub async fn purge_audit(&self, retention: Duration) -> Result<u64, ServiceError> {
-        let before = self.now().as_millis() - retention.as_millis() as i64;
-        Ok(self.store.purge_audit(before).await?)
-    }
-
-    /// Deletes audit rows older than the configured retention: one pass of the hourly worker.
+    /// Deletes audit rows older than the configured retention (one pass of the hourly worker);
+    /// returns how many.
     pub async fn purge_expired_audit(&self) -> Result<u64, ServiceError> {
-        self.purge_audit(self.config.audit_retention).await
+        let before = self.now().as_millis() - self.config.audit_retention.as_millis() as i64;
+        Ok(self.store.purge_audit(before).await?)
     }
 
     /// Deletes audit rows past the configured retention once an hour until `shutdown` fires.
     pub async fn run_audit_retention(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {
-        crate::periodic::run_every(Duration::from_secs(3600), shutdown, || async {
-            match self.purge_expired_audit().await {
-                Ok(0) => {}
-                Ok(purged) => tracing::info!(purged, "audit rows past retention deleted"),
-                Err(error) => tracing::error!(error = %error, "audit retention purge failed"),
-            }
-        })
-        .await
+        let what = "audit rows past retention deleted";
+        crate::periodic::run_sweep(Duration::from_secs(3600), shutdown, what, || self.purge_expired_audit()).await
     }
 }
 

@@ -28,9 +28,7 @@ impl Vault {
         match self.revoke_at_provider(&grant).await {
             Ok(()) => {
                 // The tombstone, the erased webhooks and the app's event are one transaction.
-                let events = self
-                    .grant_event_rows(&grant.app_id, &grant, "grant.revoked", "revoked", Some("disconnected"))
-                    .await?;
+                let events = self.grant_event_rows(&grant, "grant.revoked", "revoked", Some("disconnected")).await?;
                 if self.store.revoke_grant(&grant.id, "disconnected", self.now().as_millis(), &events).await? {
                     tracing::info!(grant_id = %grant.id, provider = %grant.provider, "grant disconnected");
                     self.audit(AuditEntry::grant_event(&grant, "grant.revoked", Some("disconnected")).by(context));

@@ -194,7 +194,7 @@ impl Vault {
                 refresh_sends_in_doubt: 0,
             };
             // The grant and its `grant.connected` event are stored together or not at all.
-            let events = self.grant_event_rows(app_id, &record, "grant.connected", "active", None).await?;
+            let events = self.grant_event_rows(&record, "grant.connected", "active", None).await?;
             match self.store.upsert_grant_announcing(&record, &events).await {
                 Ok(()) => {
                     if connection.provider.definition.reauthorization_invalidates_previous {

@@ -186,13 +186,7 @@ impl Vault {
         interval: Duration,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
-        crate::periodic::run_every(interval, shutdown, || async {
-            match self.erase_expired_installs().await {
-                Ok(0) => {}
-                Ok(erased) => tracing::info!(erased, "tokens of unclaimed installs erased"),
-                Err(error) => tracing::error!(error = %error, "install sweep failed"),
-            }
-        })
-        .await
+        let what = "tokens of unclaimed installs erased";
+        crate::periodic::run_sweep(interval, shutdown, what, || self.erase_expired_installs()).await
     }
 }

@@ -301,7 +301,6 @@ impl Vault {
                 end_user_id: record.end_user_id.clone(),
                 provider: "managed".into(),
                 connected_at: record.created_at,
-                decision: std::sync::OnceLock::new(),
             },
         })
     }

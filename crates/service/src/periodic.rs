@@ -23,6 +23,25 @@ where
     }
 }
 
+/// [`run_every`] for a sweep that deletes or erases rows: logs how many, or why it failed.
+pub(crate) async fn run_sweep<F, Fut>(interval: Duration, shutdown: watch::Receiver<bool>, what: &str, mut sweep: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<u64, crate::ServiceError>>,
+{
+    run_every(interval, shutdown, || {
+        let pass = sweep();
+        async move {
+            match pass.await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, what, "sweep done"),
+                Err(error) => tracing::error!(error = %error, what, "sweep failed"),
+            }
+        }
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

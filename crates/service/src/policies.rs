@@ -90,7 +90,7 @@ pub(crate) enum Access<'a> {
     Proxy { method: &'a str, path: &'a str },
 }
 
-/// Where policies are looked up for one access, and what they decided.
+/// Where policies are looked up for one access.
 #[derive(Debug, Clone)]
 pub(crate) struct PolicyScope {
     pub app_id: String,
@@ -99,11 +99,6 @@ pub(crate) struct PolicyScope {
     pub end_user_id: Option<String>,
     pub provider: String,
     pub connected_at: i64,
-    /// The decision of [`Vault::check_policies`] when it allowed the access ("allowed by
-    /// policies pol_…" or "no policy applies"). It goes on the audit row of the access itself
-    /// (token retrieval, proxied call) instead of a separate row per call; denials get their own
-    /// `policy.decision` row.
-    pub decision: std::sync::OnceLock<String>,
 }
 
 impl PolicyScope {
@@ -115,7 +110,6 @@ impl PolicyScope {
             end_user_id: Some(grant.end_user_id.clone()),
             provider: grant.provider.clone(),
             connected_at: grant.connected_at,
-            decision: std::sync::OnceLock::new(),
         }
     }
 }
@@ -294,13 +288,15 @@ impl Vault {
         Ok(())
     }
 
-    /// Checks every policy of the app, the provider configuration and the grant.
+    /// Checks every policy of the app, the provider configuration and the grant. An allowed access
+    /// returns the decision ("allowed by policies pol_…" or "no policy applies") for the audit row
+    /// of the access itself, instead of a row per call; a denial gets its own `policy.decision` row.
     pub(crate) async fn check_policies(
         &self,
         scope: &PolicyScope,
         access: Access<'_>,
         context: &CallContext,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<String, ServiceError> {
         let policies =
             self.store.policies_for(&scope.app_id, scope.provider_config_id.as_deref(), &scope.grant_id).await?;
         let evaluated: Vec<String> = policies.iter().map(|p| p.id.clone()).collect();
@@ -315,8 +311,7 @@ impl Vault {
                 return Err(denied);
             }
         }
-        let _ = scope.decision.set(allowed_by(&evaluated));
-        Ok(())
+        Ok(allowed_by(&evaluated))
     }
 
     fn evaluate(

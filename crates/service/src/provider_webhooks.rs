@@ -114,8 +114,7 @@ impl Vault {
             if grant.status == "revoked" {
                 continue; // a redelivery
             }
-            let events =
-                self.grant_event_rows(&config.app_id, &grant, "grant.revoked", "revoked", Some(REASON)).await?;
+            let events = self.grant_event_rows(&grant, "grant.revoked", "revoked", Some(REASON)).await?;
             // The tombstone and the app's event are one transaction; a redelivery writes neither.
             if self.store.revoke_grant(&grant_id, REASON, self.now().as_millis(), &events).await? {
                 tracing::info!(grant_id = %grant_id, "grant revoked: the user removed the app at Zoom");

@@ -202,9 +202,8 @@ impl Vault {
         let (id, provider, end_user_id) = subject.identity();
         audit.subject(id, provider, end_user_id);
         let access = Access::Proxy { method: request.method.as_str(), path: &request.path };
-        let scope = subject.scope();
-        self.check_policies(&scope, access, context).await?;
-        audit.allowed(scope.decision.get().map(String::as_str));
+        let decision = self.check_policies(&subject.scope(), access, context).await?;
+        audit.allowed(decision);
 
         let limits = &self.config.proxy_limits;
         let declared = content_length(&request.headers);

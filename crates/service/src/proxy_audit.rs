@@ -54,8 +54,8 @@ impl ProxyAudit {
     }
 
     /// The policies allowed the call; their decision is kept on this row instead of a row of its own.
-    pub(crate) fn allowed(&mut self, decision: Option<&str>) {
-        self.record.detail = decision.map(str::to_owned);
+    pub(crate) fn allowed(&mut self, decision: String) {
+        self.record.detail = Some(decision);
     }
 
     /// The upstream URL, once the path is accepted.

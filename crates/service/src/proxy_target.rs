@@ -80,7 +80,7 @@ impl Vault {
     ) -> Result<ProxyTarget, ServiceError> {
         let grant = match subject {
             ProxySubject::ManagedSecret(target) => return Ok(*target),
-            ProxySubject::Grant(grant) => self.fresh_grant(&grant.app_id, &grant.id).await?,
+            ProxySubject::Grant(grant) => self.fresh_grant(*grant).await?,
         };
         let declared: Vec<String> = grant.api_base_url.iter().cloned().collect();
         if declared.is_empty() {

@@ -73,29 +73,25 @@ impl Vault {
         let grant = self.store.get_grant(app_id, &grant_id).await.map_err(ServiceError::from_store("grant"))?;
         let scope = crate::policies::PolicyScope::of_grant(&grant);
         let checked = self.check_policies(&scope, crate::policies::Access::Token, context).await;
-        let outcome = match checked {
-            Ok(()) => self.fresh_grant(app_id, &grant_id).await,
-            Err(denied) => Err(denied),
+        let (outcome, decision) = match checked {
+            Ok(decision) => (self.fresh_grant(grant.clone()).await, Some(decision)),
+            Err(denied) => (Err(denied), None),
         };
-        self.audit(crate::audit::AuditEntry::for_grant(
-            &grant,
-            "token.retrieved",
-            outcome.as_ref().err(),
-            Some(&scope),
-            context,
-        ));
+        let error = outcome.as_ref().err();
+        self.audit(crate::audit::AuditEntry::for_grant(&grant, "token.retrieved", error, decision, context));
         self.access_token_of(&outcome?).await
     }
 
     /// The grant with a usable access token, refreshed first if needed.
-    pub(crate) async fn fresh_grant(&self, app_id: &str, grant_id: &str) -> Result<GrantRecord, ServiceError> {
-        let mut grant = self.store.get_grant(app_id, grant_id).await.map_err(ServiceError::from_store("grant"))?;
+    /// `grant` is the record the caller just read (for its policy check): it is read again only
+    /// after a refresh, so a token served without refresh costs one grant read.
+    pub(crate) async fn fresh_grant(&self, mut grant: GrantRecord) -> Result<GrantRecord, ServiceError> {
         ensure_usable(&grant)?;
         if self.needs_refresh(&grant) {
             let outcome = self
                 .refresh_grant(&grant.id, RefreshTrigger::Caller { seen_access_token: grant.access_token.clone() })
                 .await?;
-            grant = self.store.get_grant(app_id, grant_id).await.map_err(ServiceError::from_store("grant"))?;
+            grant = self.store.get_grant(&grant.app_id, &grant.id).await.map_err(ServiceError::from_store("grant"))?;
             ensure_usable(&grant)?;
             if let RefreshOutcome::RetryLater { retry_at } = outcome
                 && self.is_expired(&grant)
@@ -207,7 +203,7 @@ impl Vault {
         let Some(sealed_refresh) = grant.refresh_token.clone() else {
             // Not refreshable (Dialpad without offline_access): once expired, re-authorize.
             if self.is_expired(grant) {
-                self.mark_needs_reauth_holding(grant, "expired_without_refresh_token", hold).await?;
+                self.mark_needs_reauth_if(grant, "expired_without_refresh_token", Some(hold)).await?;
                 return Ok(RefreshOutcome::NeedsReauth("expired_without_refresh_token".into()));
             }
             self.store.release_refresh_lease(&grant.id, &self.instance_id).await?;
@@ -253,7 +249,7 @@ impl Vault {
                     next_refresh_at: next_refresh_at(tokens.expires_at_ms, refreshable, idle, now),
                     refreshed_at: now,
                 };
-                let events = self.grant_event_rows(&grant.app_id, grant, "grant.refreshed", "active", None).await?;
+                let events = self.grant_event_rows(grant, "grant.refreshed", "active", None).await?;
                 if !self.store.complete_refresh(&grant.id, &sealed_refresh, &update, &events).await? {
                     // Only if our lease was lost and another instance refreshed first: never overwrite a newer pair.
                     tracing::error!(grant_id = %grant.id, "refresh result not stored: the grant changed meanwhile");
@@ -266,13 +262,13 @@ impl Vault {
             Err(ProviderError::InvalidGrant { .. }) => {
                 // After a lost response, a rejection means the provider did rotate: the new token is gone.
                 let reason = if in_doubt > 0 { "refresh_response_lost" } else { "refresh_token_rejected" };
-                self.mark_needs_reauth_holding(grant, reason, hold).await?;
+                self.mark_needs_reauth_if(grant, reason, Some(hold)).await?;
                 Ok(RefreshOutcome::NeedsReauth(reason.into()))
             }
             Err(error) if in_doubt > 0 => {
                 // The one send allowed after a lost response did not bring a new pair: never a third.
                 tracing::warn!(grant_id = %grant.id, provider = %grant.provider, error = %error, "retry after a lost refresh response failed; the old refresh token is not sent again");
-                self.mark_needs_reauth_holding(grant, "refresh_response_lost", hold).await?;
+                self.mark_needs_reauth_if(grant, "refresh_response_lost", Some(hold)).await?;
                 Ok(RefreshOutcome::NeedsReauth("refresh_response_lost".into()))
             }
             Err(error) => {
@@ -343,24 +339,14 @@ impl Vault {
         self.mark_needs_reauth_if(grant, reason, None).await
     }
 
-    /// The same, as a refresh's outcome: a no-op unless that refresh (lease and token) is still current.
-    async fn mark_needs_reauth_holding(
-        &self,
-        grant: &GrantRecord,
-        reason: &str,
-        hold: RefreshHold<'_>,
-    ) -> Result<(), ServiceError> {
-        self.mark_needs_reauth_if(grant, reason, Some(hold)).await
-    }
-
+    /// With `hold`, as a refresh's outcome: a no-op unless that refresh (lease and token) is still current.
     async fn mark_needs_reauth_if(
         &self,
         grant: &GrantRecord,
         reason: &str,
         hold: Option<RefreshHold<'_>>,
     ) -> Result<(), ServiceError> {
-        let events =
-            self.grant_event_rows(&grant.app_id, grant, "grant.needs_reauth", "needs_reauth", Some(reason)).await?;
+        let events = self.grant_event_rows(grant, "grant.needs_reauth", "needs_reauth", Some(reason)).await?;
         if self.store.mark_needs_reauth(&grant.id, reason, self.now().as_millis(), hold, &events).await? {
             tracing::warn!(grant_id = %grant.id, provider = %grant.provider, reason, "grant needs re-authorization");
             self.audit_grant_event(grant, "grant.needs_reauth", Some(reason));

@@ -1,9 +1,9 @@
 //! The writes of a grant's life after connect: the refresh lease, refresh results, failures,
 //! re-authorization and revocation. Each is a single conditional UPDATE; the state changes the
-//! app is told about run in one transaction with the outbox rows announcing them
-//! (`events`), inserted only if the UPDATE applied: a crash loses both or neither. Every write of a refresh's outcome names the refresh it
-//! belongs to ([`RefreshHold`]), so a holder that outlived its lease can never clobber the
-//! result of a newer refresh.
+//! app is told about run in one transaction with the outbox rows announcing them (`events`),
+//! inserted only if the UPDATE applied: a crash loses both or neither. Every write of a
+//! refresh's outcome names the refresh it belongs to ([`RefreshHold`]), so a holder that
+//! outlived its lease can never clobber the result of a newer refresh.
 
 use sqlx::Row;
 
