@@ -89,6 +89,15 @@ async fn proxy(
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
+/// A GET through the proxy with the app's key, its response unread (for streamed bodies and headers).
+async fn proxy_get(env: &ConnectEnv, path: &str, request_id: Option<&str>) -> reqwest::Response {
+    let mut request = env.vault.http.get(env.vault.url(path)).bearer_auth(&env.key);
+    if let Some(id) = request_id {
+        request = request.header("x-request-id", id);
+    }
+    request.send().await.unwrap()
+}
+
 async fn policy(env: &ConnectEnv, target_type: &str, target_id: Option<&str>, rules: Value) -> String {
     let mut body = json!({ "target_type": target_type, "rules": rules });
     if let Some(id) = target_id {
@@ -364,14 +373,7 @@ async fn policy_rate_limit_under_concurrent_load(env: ConnectEnv) {
         let env = env.clone();
         let grant_id = grant_id.clone();
         tasks.push(tokio::spawn(async move {
-            let response = env
-                .vault
-                .http
-                .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/echo/x")))
-                .bearer_auth(&env.key)
-                .send()
-                .await
-                .unwrap();
+            let response = proxy_get(&env, &format!("/v1/proxy/{grant_id}/v2/echo/x"), None).await;
             (response.status(), response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()))
         }));
     }
@@ -605,15 +607,8 @@ async fn bytes_are_counted(env: &ConnectEnv, grant_id: &str) {
     assert_eq!(row["response_bytes"].as_u64().unwrap(), echo.to_string().len() as u64, "{row}");
     assert_eq!(row["upstream_status"], 200);
     // A streamed response: counted as it passes, written when it ends.
-    let response = env
-        .vault
-        .http
-        .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/stream?bytes=300000&chunk=7000")))
-        .header("x-request-id", "bytes-2")
-        .bearer_auth(&env.key)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        proxy_get(env, &format!("/v1/proxy/{grant_id}/v2/stream?bytes=300000&chunk=7000"), Some("bytes-2")).await;
     assert_eq!(response.bytes().await.unwrap().len(), 300_000);
     let row = row_of(env, "bytes-2").await;
     assert_eq!((row["request_bytes"].as_u64(), row["response_bytes"].as_u64()), (Some(0), Some(300_000)), "{row}");
@@ -631,15 +626,8 @@ async fn proxy_audit_row_is_written_when_the_client_disconnects_mid_stream(env: 
     env.configure_zoom().await;
     let grant_id = env.connect_ok("user-1", "zoom").await;
     let total: u64 = 100 * 1024 * 1024;
-    let mut response = env
-        .vault
-        .http
-        .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/stream?bytes={total}&chunk=65536")))
-        .header("x-request-id", "gone-1")
-        .bearer_auth(&env.key)
-        .send()
-        .await
-        .unwrap();
+    let mut response =
+        proxy_get(&env, &format!("/v1/proxy/{grant_id}/v2/stream?bytes={total}&chunk=65536"), Some("gone-1")).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(!response.chunk().await.unwrap().unwrap().is_empty());
     drop(response);
@@ -800,15 +788,8 @@ async fn proxy_caps_request_and_response_bodies(env: ConnectEnv) {
         (StatusCode::BAD_GATEWAY, "upstream_response_too_large")
     );
     // A streamed response growing past the cap: cut off, never passed on as if complete.
-    let response = env
-        .vault
-        .http
-        .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/stream?bytes=300000&chunk=10000")))
-        .bearer_auth(&env.key)
-        .header("x-request-id", "big-3")
-        .send()
-        .await
-        .unwrap();
+    let response =
+        proxy_get(&env, &format!("/v1/proxy/{grant_id}/v2/stream?bytes=300000&chunk=10000"), Some("big-3")).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.bytes().await.is_err(), "the body must end in an error, not look complete");
     let row = row_of(&env, "big-3").await;
@@ -818,14 +799,7 @@ async fn proxy_caps_request_and_response_bodies(env: ConnectEnv) {
     );
     assert!(row["response_bytes"].as_u64().unwrap() <= 256 * 1024, "{row}");
     // At the cap exactly: whole.
-    let response = env
-        .vault
-        .http
-        .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/stream?bytes=262144")))
-        .bearer_auth(&env.key)
-        .send()
-        .await
-        .unwrap();
+    let response = proxy_get(&env, &format!("/v1/proxy/{grant_id}/v2/stream?bytes=262144"), None).await;
     assert_eq!(response.bytes().await.unwrap().len(), 262_144);
 }
 
@@ -840,15 +814,12 @@ async fn proxy_gives_up_on_a_provider_that_does_not_answer_in_time(env: ConnectE
     let row = row_of(&env, "slow-1").await;
     assert_eq!((row["outcome"].as_str(), row["detail"].as_str()), (Some("failure"), Some("upstream_timeout")));
     // Headers in time, then the body stalls longer than the 2 s idle timeout: cut off.
-    let response = env
-        .vault
-        .http
-        .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/stream?bytes=20000&chunk=1000&delay_ms=30000")))
-        .bearer_auth(&env.key)
-        .header("x-request-id", "slow-2")
-        .send()
-        .await
-        .unwrap();
+    let response = proxy_get(
+        &env,
+        &format!("/v1/proxy/{grant_id}/v2/stream?bytes=20000&chunk=1000&delay_ms=30000"),
+        Some("slow-2"),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.bytes().await.is_err());
     let row = row_of(&env, "slow-2").await;
@@ -907,14 +878,7 @@ async fn hop_by_hop_headers_are_dropped_both_ways(env: ConnectEnv) {
     for name in ["x-custom", "x-hop-response", "keep-alive", "proxy-authenticate", "connection"] {
         assert!(direct.headers().contains_key(name), "the fake did not send {name}");
     }
-    let response = env
-        .vault
-        .http
-        .get(env.vault.url(&format!("/v1/proxy/{grant_id}/v2/headers?{query}")))
-        .bearer_auth(&env.key)
-        .send()
-        .await
-        .unwrap();
+    let response = proxy_get(&env, &format!("/v1/proxy/{grant_id}/v2/headers?{query}"), None).await;
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers();
     assert_eq!(headers["x-custom"], "yes");
