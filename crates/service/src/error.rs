@@ -61,7 +61,7 @@ impl From<StoreError> for ServiceError {
         match err {
             StoreError::NotFound => ServiceError::NotFound { what: "resource" },
             StoreError::Conflict(what) => ServiceError::conflict("conflict", what),
-            StoreError::Unavailable(_) => ServiceError::Unavailable {
+            StoreError::Unavailable(_) | StoreError::ConnectionLost(_) => ServiceError::Unavailable {
                 code: "database_unavailable",
                 message: "the database is not reachable right now".into(),
                 retry_after_seconds: Some(1),

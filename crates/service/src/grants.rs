@@ -192,6 +192,10 @@ impl Vault {
                 revoked_at: None,
                 refresh_lease_until: None,
                 refresh_sends_in_doubt: 0,
+                // A reconnect keeps neither: the store starts the next generation and keeps what
+                // it learnt about the provider's rotation.
+                token_generation: 0,
+                refresh_rotates: false,
             };
             // The grant and its `grant.connected` event are stored together or not at all.
             let events = self.grant_event_rows(&record, "grant.connected", "active", None).await?;

@@ -4,8 +4,11 @@
 //! (2) every sealed column is swept in batches, re-sealing values whose header names another
 //! key, each write a compare-and-swap so a concurrent token refresh is never overwritten;
 //! (3) after waiting out other processes' key caches, a final sweep must find nothing left;
-//! (4) only then are the old keys retired and their material erased. Until (4) old ciphertexts
-//! keep opening, so the vault serves throughout. A crashed rotation is resumed by running it again.
+//! (4) only then are the old keys retired, and keys retired by an *earlier* rotation have their
+//! material erased. A just-retired key keeps opening until the next rotation, so a value that a
+//! slow writer sealed before this rotation and stored after its final sweep is never lost (the
+//! next rotation re-seals it). Old ciphertexts keep opening throughout, so the vault serves
+//! throughout. A crashed rotation is resumed by running it again.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -82,8 +85,9 @@ impl KeyManager {
         }
         let mut active = None;
         let mut others = Vec::new();
-        for record in records.iter().filter(|r| r.state != KeyState::Retired) {
-            let wrapped = record.wrapped_key.as_deref().unwrap_or_default();
+        // Retired keys whose material is kept still open (never seal) late values.
+        for record in records.iter() {
+            let Some(wrapped) = record.wrapped_key.as_deref() else { continue };
             let key = master.unwrap_key(KeyId(record.id), wrapped).map_err(|err| match err {
                 CryptoError::UnwrapFailed(_) => master_mismatch(master, record),
                 other => other.into(),
@@ -214,7 +218,9 @@ impl KeyManager {
             .filter(|r| r.state == KeyState::Retiring)
             .map(|r| r.id)
             .collect();
-        self.store.retire_keys(&retiring, self.clock.now().as_millis()).await?;
+        let now = self.clock.now().as_millis();
+        self.store.retire_keys(&retiring, now).await?;
+        self.store.erase_retired_keys(now).await?;
         self.reload_ring().await?;
         tracing::info!(new_key_id = ring.active_key_id().0, resealed, "data key rotation finished");
         Ok(RotationReport { new_key_id: ring.active_key_id().0, retired_key_ids: retiring, resealed, resumed })

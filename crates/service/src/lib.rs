@@ -30,6 +30,7 @@ mod proxy_body;
 mod proxy_headers;
 mod proxy_target;
 mod refresh;
+mod refresh_persist;
 mod refresher;
 mod schedule;
 mod secrets;

@@ -300,9 +300,8 @@ impl Vault {
         replayable: bool,
     ) -> Result<Option<Credential>, ServiceError> {
         let Some(grant) = &target.grant else { return Ok(None) };
-        let outcome = self
-            .refresh_grant(&grant.id, RefreshTrigger::Caller { seen_access_token: grant.access_token.clone() })
-            .await?;
+        let outcome =
+            self.refresh_grant(&grant.id, RefreshTrigger::Caller { seen_generation: grant.token_generation }).await?;
         if !matches!(outcome, RefreshOutcome::Refreshed | RefreshOutcome::AlreadyFresh) || !replayable {
             return Ok(None);
         }

@@ -3,16 +3,22 @@
 //! One refresh per grant at a time: in-process, callers queue on a per-grant mutex; across
 //! instances, a lease row in the database (`refresh_lease_owner/until`, taken with a conditional
 //! UPDATE, renewed by the holder while it works) that a crashed holder can block for at most the
-//! lease duration. The new token pair is written in one UPDATE that also checks the refresh token
-//! used is still the stored one, before any caller sees the new access token; every other outcome
-//! write also checks the lease is still ours.
+//! lease duration. The new token pair is written in one UPDATE that also checks the token
+//! generation refreshed is still the stored one (never the ciphertext, which a key rotation may
+//! re-seal meanwhile), before any caller sees the new access token; every other outcome write
+//! also checks the lease is still ours.
+//!
+//! A pair the provider issued is never thrown away: if the database cannot take it right now, it
+//! is kept in memory under the grant's lock and written again until it lands (see
+//! [`crate::refresh_persist`]), and nothing in this process sends the old token meanwhile.
 
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
+use subtle::ConstantTimeEq;
 use tokenvault_providers::{ProviderError, RefreshStyle};
-use tokenvault_store::{GrantRecord, RefreshHold, RefreshedTokens};
+use tokenvault_store::{GrantRecord, RefreshHold};
 
 use crate::grants::seal_context;
 use crate::lease_heartbeat::LeaseHeartbeat;
@@ -39,8 +45,8 @@ fn expose<S: serde::Serializer>(secret: &SecretString, serializer: S) -> Result<
 /// Why a refresh is attempted, which decides when it is no longer needed.
 #[derive(Debug, Clone)]
 pub enum RefreshTrigger {
-    /// A caller saw this (sealed) access token expiring: done once the stored token differs.
-    Caller { seen_access_token: Option<Vec<u8>> },
+    /// A caller saw this token generation expiring: done once the stored generation differs.
+    Caller { seen_generation: i64 },
     /// The background schedule: done once `next_refresh_at` moved into the future.
     Schedule,
 }
@@ -89,7 +95,7 @@ impl Vault {
         ensure_usable(&grant)?;
         if self.needs_refresh(&grant) {
             let outcome = self
-                .refresh_grant(&grant.id, RefreshTrigger::Caller { seen_access_token: grant.access_token.clone() })
+                .refresh_grant(&grant.id, RefreshTrigger::Caller { seen_generation: grant.token_generation })
                 .await?;
             grant = self.store.get_grant(&grant.app_id, &grant.id).await.map_err(ServiceError::from_store("grant"))?;
             ensure_usable(&grant)?;
@@ -137,7 +143,11 @@ impl Vault {
     /// Refreshes one grant, single-flight within this process and across instances.
     pub async fn refresh_grant(&self, grant_id: &str, trigger: RefreshTrigger) -> Result<RefreshOutcome, ServiceError> {
         let lock = self.refresh_locks.get(grant_id);
-        let _in_process = lock.lock().await;
+        // A refresh whose result is still being written holds this lock until it lands: wait a
+        // while, then tell the caller to come back rather than hang on the database.
+        let in_process = tokio::time::timeout(self.config.refresh_lease, lock.lock_owned())
+            .await
+            .map_err(|_| refresh_in_progress("a refresh of this grant is still being stored; retry shortly"))?;
         let deadline = std::time::Instant::now() + self.config.refresh_lease * 2;
         loop {
             let grant = self.store.find_grant(grant_id).await.map_err(ServiceError::from_store("grant"))?;
@@ -146,7 +156,7 @@ impl Vault {
             }
             // Someone (this process or another instance) refreshed since the trigger looked.
             let already = match &trigger {
-                RefreshTrigger::Caller { seen_access_token } => grant.access_token != *seen_access_token,
+                RefreshTrigger::Caller { seen_generation } => grant.token_generation != *seen_generation,
                 RefreshTrigger::Schedule => grant.next_refresh_at.is_none_or(|at| at > self.now().as_millis()),
             };
             if already {
@@ -161,24 +171,24 @@ impl Vault {
                 // The snapshot above may predate a refresh another instance finished just before
                 // we took the lease: look again, under the lease, before spending the token.
                 let current = self.store.find_grant(grant_id).await.map_err(ServiceError::from_store("grant"))?;
-                if current.access_token != grant.access_token || current.refresh_token != grant.refresh_token {
+                if current.token_generation != grant.token_generation {
                     self.store.release_refresh_lease(grant_id, &self.instance_id).await?;
                     continue;
                 }
-                return self.refresh_holding_lease(current).await;
+                return self.refresh_holding_lease(current, in_process).await;
             }
             if std::time::Instant::now() > deadline {
-                return Err(ServiceError::Unavailable {
-                    code: "refresh_in_progress",
-                    message: "another vault instance is refreshing this grant; retry shortly".into(),
-                    retry_after_seconds: Some(1),
-                });
+                return Err(refresh_in_progress("another vault instance is refreshing this grant; retry shortly"));
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
-    async fn refresh_holding_lease(&self, grant: GrantRecord) -> Result<RefreshOutcome, ServiceError> {
+    async fn refresh_holding_lease(
+        &self,
+        grant: GrantRecord,
+        in_process: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Result<RefreshOutcome, ServiceError> {
         let heartbeat = LeaseHeartbeat::start(
             self.store.clone(),
             self.clock.clone(),
@@ -187,9 +197,14 @@ impl Vault {
             self.config.refresh_lease,
         );
         let result = self.refresh_with_lease(&grant, &heartbeat).await;
-        heartbeat.stop().await;
+        let result = match result {
+            Ok(Attempt::Done(outcome)) => Ok(outcome),
+            Ok(Attempt::Issued(issued)) => self.persist_refresh(&grant, *issued, heartbeat, in_process).await,
+            Err(error) => Err(error),
+        };
         if result.is_err() {
-            self.store.release_refresh_lease(&grant.id, &self.instance_id).await?;
+            // Best effort: a lease left behind only delays the next refresh by its length.
+            let _ = self.store.release_refresh_lease(&grant.id, &self.instance_id).await;
         }
         result
     }
@@ -198,16 +213,16 @@ impl Vault {
         &self,
         grant: &GrantRecord,
         heartbeat: &LeaseHeartbeat,
-    ) -> Result<RefreshOutcome, ServiceError> {
-        let hold = RefreshHold { owner: &self.instance_id, refresh_token: grant.refresh_token.as_deref() };
+    ) -> Result<Attempt, ServiceError> {
+        let hold = RefreshHold { owner: &self.instance_id, generation: grant.token_generation };
         let Some(sealed_refresh) = grant.refresh_token.clone() else {
             // Not refreshable (Dialpad without offline_access): once expired, re-authorize.
             if self.is_expired(grant) {
                 self.mark_needs_reauth_if(grant, "expired_without_refresh_token", Some(hold)).await?;
-                return Ok(RefreshOutcome::NeedsReauth("expired_without_refresh_token".into()));
+                return Ok(Attempt::Done(RefreshOutcome::NeedsReauth("expired_without_refresh_token".into())));
             }
             self.store.release_refresh_lease(&grant.id, &self.instance_id).await?;
-            return Ok(RefreshOutcome::AlreadyFresh);
+            return Ok(Attempt::Done(RefreshOutcome::AlreadyFresh));
         };
         let config = self.store.find_provider_config(&grant.provider_config_id).await?;
         let (provider, credentials) = self.resolve_config(&config).await?;
@@ -216,60 +231,37 @@ impl Vault {
             String::from_utf8(refresh_token.to_vec())
                 .map_err(|_| ServiceError::Internal("refresh token not UTF-8".into()))?,
         );
-        let rotating = provider.definition.token.refresh == RefreshStyle::Rotating;
+        // Rotation is a property of the answers as well as of the catalog: once a refresh of this
+        // grant brought a new refresh token, a lost answer is accounted for as with Zoom.
+        let rotating = provider.definition.token.refresh == RefreshStyle::Rotating || grant.refresh_rotates;
 
-        let (result, in_doubt) = self
-            .send_refresh(grant, &sealed_refresh, rotating, heartbeat, (&provider, &credentials), &refresh_token)
-            .await?;
+        let (result, in_doubt) =
+            self.send_refresh(grant, hold, rotating, heartbeat, (&provider, &credentials), &refresh_token).await?;
         if heartbeat.is_lost() && result.is_err() {
             // Another instance owns the grant's refresh now: its outcome, not ours, counts.
             return Err(lease_lost());
         }
         match result {
             Ok(tokens) => {
+                let rotated = tokens.refresh_token.as_ref().is_some_and(|new| {
+                    !bool::from(new.expose_secret().as_bytes().ct_eq(refresh_token.expose_secret().as_bytes()))
+                });
                 let now = self.now().as_millis();
-                let access = self
-                    .keys
-                    .seal(&seal_context(&grant.id, "access_token"), tokens.access_token.expose_secret().as_bytes())
-                    .await?;
-                let new_refresh = match &tokens.refresh_token {
-                    Some(t) => Some(
-                        self.keys.seal(&seal_context(&grant.id, "refresh_token"), t.expose_secret().as_bytes()).await?,
-                    ),
-                    None => None,
-                };
-                let refreshable = new_refresh.is_some();
                 let idle = provider.definition.token.refresh_token_idle_lifetime_seconds.map(Duration::from_secs);
-                let update = RefreshedTokens {
-                    access_token: access,
-                    refresh_token: new_refresh,
-                    expires_at: tokens.expires_at_ms,
-                    api_base_url: tokens.api_base_url.clone(),
-                    scopes: tokens.scope.clone(),
-                    next_refresh_at: next_refresh_at(tokens.expires_at_ms, refreshable, idle, now),
-                    refreshed_at: now,
-                };
-                let events = self.grant_event_rows(grant, "grant.refreshed", "active", None).await?;
-                if !self.store.complete_refresh(&grant.id, &sealed_refresh, &update, &events).await? {
-                    // Only if our lease was lost and another instance refreshed first: never overwrite a newer pair.
-                    tracing::error!(grant_id = %grant.id, "refresh result not stored: the grant changed meanwhile");
-                    return Ok(RefreshOutcome::AlreadyFresh);
-                }
-                tracing::info!(grant_id = %grant.id, provider = %grant.provider, "grant refreshed");
-                self.audit_grant_event(grant, "grant.refreshed", None);
-                Ok(RefreshOutcome::Refreshed)
+                let next = next_refresh_at(tokens.expires_at_ms, tokens.refresh_token.is_some(), idle, now);
+                Ok(Attempt::Issued(Box::new(IssuedPair { tokens, rotated, next_refresh_at: next, refreshed_at: now })))
             }
             Err(ProviderError::InvalidGrant { .. }) => {
                 // After a lost response, a rejection means the provider did rotate: the new token is gone.
                 let reason = if in_doubt > 0 { "refresh_response_lost" } else { "refresh_token_rejected" };
                 self.mark_needs_reauth_if(grant, reason, Some(hold)).await?;
-                Ok(RefreshOutcome::NeedsReauth(reason.into()))
+                Ok(Attempt::Done(RefreshOutcome::NeedsReauth(reason.into())))
             }
             Err(error) if in_doubt > 0 => {
                 // The one send allowed after a lost response did not bring a new pair: never a third.
                 tracing::warn!(grant_id = %grant.id, provider = %grant.provider, error = %error, "retry after a lost refresh response failed; the old refresh token is not sent again");
                 self.mark_needs_reauth_if(grant, "refresh_response_lost", Some(hold)).await?;
-                Ok(RefreshOutcome::NeedsReauth("refresh_response_lost".into()))
+                Ok(Attempt::Done(RefreshOutcome::NeedsReauth("refresh_response_lost".into())))
             }
             Err(error) => {
                 let retry_after = match &error {
@@ -282,7 +274,7 @@ impl Vault {
                 let code = error_code(&error);
                 self.store.record_refresh_failure(&grant.id, hold, retry_at, code, now).await?;
                 tracing::warn!(grant_id = %grant.id, provider = %grant.provider, error = %error, retry_in_ms = delay.as_millis() as u64, "refresh failed; will retry");
-                Ok(RefreshOutcome::RetryLater { retry_at })
+                Ok(Attempt::Done(RefreshOutcome::RetryLater { retry_at }))
             }
         }
     }
@@ -295,7 +287,7 @@ impl Vault {
     async fn send_refresh(
         &self,
         grant: &GrantRecord,
-        sealed_refresh: &[u8],
+        hold: RefreshHold<'_>,
         rotating: bool,
         heartbeat: &LeaseHeartbeat,
         (provider, credentials): (&tokenvault_providers::ResolvedProvider, &tokenvault_providers::ClientCredentials),
@@ -314,11 +306,7 @@ impl Vault {
                     return Ok((Err(lost), in_doubt));
                 }
                 let why = (in_doubt > 0).then_some("response_lost");
-                let recorded = self
-                    .store
-                    .record_refresh_send(&grant.id, &self.instance_id, sealed_refresh, in_doubt + 1, why)
-                    .await?;
-                if !recorded {
+                if !self.store.record_refresh_send(&grant.id, hold, in_doubt + 1, why).await? {
                     return Err(lease_lost());
                 }
             }
@@ -359,12 +347,29 @@ impl Vault {
 /// (quirk 11). Past that the grant needs re-authorization.
 const MAX_SENDS_IN_DOUBT: i64 = 2;
 
+/// How a refresh attempt under the lease ended: settled, or with a new pair the provider issued
+/// that must now be stored.
+enum Attempt {
+    Done(RefreshOutcome),
+    Issued(Box<IssuedPair>),
+}
+
+/// A token pair the provider issued, in the clear until it is sealed for the write that stores
+/// it (sealing right before writing means the value is sealed by a key current at that moment,
+/// however long the database kept it waiting).
+pub(crate) struct IssuedPair {
+    pub(crate) tokens: tokenvault_providers::TokenSet,
+    pub(crate) rotated: bool,
+    pub(crate) next_refresh_at: Option<i64>,
+    pub(crate) refreshed_at: i64,
+}
+
 fn lease_lost() -> ServiceError {
-    ServiceError::Unavailable {
-        code: "refresh_in_progress",
-        message: "another vault instance took over this grant's refresh; retry shortly".into(),
-        retry_after_seconds: Some(1),
-    }
+    refresh_in_progress("another vault instance took over this grant's refresh; retry shortly")
+}
+
+fn refresh_in_progress(message: &str) -> ServiceError {
+    ServiceError::Unavailable { code: "refresh_in_progress", message: message.into(), retry_after_seconds: Some(1) }
 }
 
 fn ensure_usable(grant: &GrantRecord) -> Result<(), ServiceError> {

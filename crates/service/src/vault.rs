@@ -75,6 +75,11 @@ pub struct Vault {
     pub(crate) proxy_http: reqwest::Client,
     pub(crate) rate_buckets: crate::policies::RateBuckets,
     pub(crate) audit_tx: tokio::sync::mpsc::UnboundedSender<crate::audit::AuditCommand>,
+    /// This vault itself, for work that outlives a call (a refresh result still being stored).
+    pub(crate) self_ref: std::sync::Weak<Vault>,
+    /// Refresh results kept in memory until the database takes them.
+    pub(crate) pending_refreshes: std::sync::atomic::AtomicUsize,
+    pub(crate) pending_refreshes_changed: tokio::sync::Notify,
 }
 
 /// Who passed admin authentication: the token given at start, or a minted one (by id).
@@ -97,7 +102,10 @@ impl Vault {
         let keys = KeyManager::load(store.clone(), master_key, clock.clone(), config.key_cache_ttl).await?;
         let refresh_limits = RefreshLimits::new(config.refresh_concurrency_per_provider);
         let store_for_audit = store.clone();
-        Ok(Arc::new(Vault {
+        Ok(Arc::new_cyclic(|self_ref| Vault {
+            self_ref: self_ref.clone(),
+            pending_refreshes: Default::default(),
+            pending_refreshes_changed: Default::default(),
             store,
             clock,
             keys,

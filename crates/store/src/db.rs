@@ -87,6 +87,11 @@ impl Store {
         }
     }
 
+    /// True once [`Store::close`] ran: nothing will be written any more.
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -95,6 +100,25 @@ impl Store {
         match self.dialect {
             Dialect::Sqlite => &SQLITE_MIGRATIONS,
             Dialect::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// Runs `op` (one statement, or a transaction that is repeated whole), and once more if the
+    /// first attempt lost its connection: the pool drops a broken connection and checks an idle
+    /// one before handing it out, so the second attempt runs on a live connection. Only for
+    /// operations that are safe to repeat: reads, and writes guarded by a condition that a
+    /// first attempt which did commit makes false (the caller then checks what is stored).
+    pub(crate) async fn retrying<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        match op().await {
+            Err(StoreError::ConnectionLost(reason)) => {
+                tracing::warn!(error = %reason, "database connection lost; retrying once on another connection");
+                op().await
+            }
+            other => other,
         }
     }
 

@@ -4,8 +4,10 @@ use sqlx::any::AnyRow;
 use crate::{Millis, Store, StoreError};
 
 /// Lifecycle of a data key: `active` seals new values (exactly one), `retiring` keys still open
-/// values a running rotation has not re-sealed yet, `retired` keys sealed nothing that remains
-/// and their material is erased.
+/// values a running rotation has not re-sealed yet, `retired` keys sealed nothing that remained
+/// at the end of their rotation. A retired key keeps its wrapped material until the end of the
+/// next rotation, so a value that a slow writer sealed just before a rotation and stored just
+/// after it still opens (and that next rotation re-seals it); then the material is erased.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyState {
     Active,
@@ -98,13 +100,12 @@ impl Store {
         Ok(())
     }
 
-    /// Retires every `retiring` key, erasing its wrapped material. Called only once no stored
-    /// value is sealed by them any more.
+    /// Retires the given `retiring` keys: they seal and are expected to open nothing any more.
+    /// Their material stays until [`Store::erase_retired_keys`] of a later rotation.
     pub async fn retire_keys(&self, ids: &[u32], now: Millis) -> Result<(), StoreError> {
         for id in ids {
             sqlx::query(
-                "UPDATE encryption_keys SET state = 'retired', wrapped_key = NULL, retired_at = $1 \
-                 WHERE id = $2 AND state = 'retiring'",
+                "UPDATE encryption_keys SET state = 'retired', retired_at = $1 WHERE id = $2 AND state = 'retiring'",
             )
             .bind(now)
             .bind(i64::from(*id))
@@ -112,5 +113,17 @@ impl Store {
             .await?;
         }
         Ok(())
+    }
+
+    /// Erases the wrapped material of keys retired before `retired_before`. Called at the end of
+    /// a rotation, whose sweep re-sealed whatever they still sealed.
+    pub async fn erase_retired_keys(&self, retired_before: Millis) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE encryption_keys SET wrapped_key = NULL WHERE state = 'retired' AND retired_at < $1 AND wrapped_key IS NOT NULL",
+        )
+        .bind(retired_before)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 }

@@ -9,6 +9,9 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The statement's connection broke; another connection may work (see `Store::retrying`).
+    #[error("database connection lost: {0}")]
+    ConnectionLost(String),
     #[error("database error: {0}")]
     Database(sqlx::Error),
     #[error("migration failed: {0}")]
@@ -26,12 +29,41 @@ impl StoreError {
 }
 
 impl From<sqlx::Error> for StoreError {
+    /// Faults of the connection or the server's availability (as opposed to a bad statement)
+    /// become `Unavailable`: the caller answers 503 with `Retry-After`, never 500.
     fn from(err: sqlx::Error) -> Self {
-        match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                StoreError::Unavailable(err.to_string())
-            }
-            other => StoreError::Database(other),
+        if connection_lost(&err) {
+            StoreError::ConnectionLost(err.to_string())
+        } else if matches!(err, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) || busy(&err) {
+            StoreError::Unavailable(err.to_string())
+        } else {
+            StoreError::Database(err)
         }
+    }
+}
+
+/// The statement failed because its connection broke (reset, closed, terminated by the server,
+/// e.g. `pg_terminate_backend` or a restart). Another connection from the pool may well work.
+fn connection_lost(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed | sqlx::Error::Tls(_) => true,
+        // SQLSTATE class 08: connection exception; 57P01-57P03: admin shutdown, crash shutdown,
+        // cannot connect now.
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|code| code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03"))
+        }
+        _ => false,
+    }
+}
+
+/// SQLite could not get its lock within the busy timeout (SQLITE_BUSY / SQLITE_LOCKED and
+/// their extended codes): a temporary condition.
+fn busy(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6) && db.message().contains("locked")),
+        _ => false,
     }
 }

@@ -20,23 +20,24 @@ pub struct RefreshedTokens {
     pub scopes: Option<String>,
     pub next_refresh_at: Option<Millis>,
     pub refreshed_at: Millis,
+    /// The answer carried a refresh token other than the one sent: the provider rotates.
+    pub rotated: bool,
 }
 
-/// Which refresh an outcome write belongs to: the lease holder, and the refresh token (sealed)
-/// it used, `None` for a grant without one. The write happens only if both are still current.
+/// Which refresh an outcome write belongs to: the lease holder, and the token generation it
+/// refreshed from ([`crate::GrantRecord::token_generation`]). The write happens only if both are
+/// still current. The generation, not the ciphertext, identifies the tokens: a key rotation
+/// re-sealing them in place changes nothing a refresh compares.
 #[derive(Clone, Copy, Debug)]
 pub struct RefreshHold<'a> {
     pub owner: &'a str,
-    pub refresh_token: Option<&'a [u8]>,
+    pub generation: i64,
 }
 
 impl RefreshHold<'_> {
     /// The SQL condition, its parameters numbered from `first`.
     fn condition(&self, first: usize) -> String {
-        match self.refresh_token {
-            Some(_) => format!("refresh_lease_owner = ${first} AND refresh_token = ${}", first + 1),
-            None => format!("refresh_lease_owner = ${first} AND refresh_token IS NULL"),
-        }
+        format!("refresh_lease_owner = ${first} AND token_generation = ${}", first + 1)
     }
 
     fn bind<'q>(
@@ -46,13 +47,14 @@ impl RefreshHold<'_> {
     where
         Self: 'q,
     {
-        let query = query.bind(self.owner.to_owned());
-        match self.refresh_token {
-            Some(token) => query.bind(token.to_vec()),
-            None => query,
-        }
+        query.bind(self.owner.to_owned()).bind(self.generation)
     }
 }
+
+/// The `needs_reauth` reasons a refresh result from the same token generation overrides: they
+/// only say that this generation's refresh token was used up, which the result proves it was,
+/// by the one who holds its successor.
+pub const SPENT_TOKEN_REASONS: &[&str] = &["refresh_token_rejected", "refresh_response_lost"];
 
 /// A grant due for a background refresh.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,96 +74,117 @@ impl Store {
         now: Millis,
         until: Millis,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE grants SET refresh_lease_owner = $1, refresh_lease_until = $2 \
-             WHERE id = $3 AND status = 'active' AND (refresh_lease_until IS NULL OR refresh_lease_until <= $4 OR refresh_lease_owner = $1)",
-        )
-        .bind(owner)
-        .bind(until)
-        .bind(grant_id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.retrying(|| async move {
+            let done = sqlx::query(
+                "UPDATE grants SET refresh_lease_owner = $1, refresh_lease_until = $2 \
+                 WHERE id = $3 AND status = 'active' AND (refresh_lease_until IS NULL OR refresh_lease_until <= $4 OR refresh_lease_owner = $1)",
+            )
+            .bind(owner)
+            .bind(until)
+            .bind(grant_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
     }
 
     /// Extends a lease its owner still holds (the heartbeat of a holder at work). False means
     /// the lease is gone: released, or taken over after it ran out.
     pub async fn renew_refresh_lease(&self, grant_id: &str, owner: &str, until: Millis) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE grants SET refresh_lease_until = $1 WHERE id = $2 AND refresh_lease_owner = $3 AND status = 'active'",
-        )
-        .bind(until)
-        .bind(grant_id)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    pub async fn release_refresh_lease(&self, grant_id: &str, owner: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE grants SET refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $1 AND refresh_lease_owner = $2")
+        self.retrying(|| async move {
+            let done = sqlx::query(
+                "UPDATE grants SET refresh_lease_until = $1 WHERE id = $2 AND refresh_lease_owner = $3 AND status = 'active'",
+            )
+            .bind(until)
             .bind(grant_id)
             .bind(owner)
             .execute(&self.pool)
             .await?;
-        Ok(())
+            Ok(done.rows_affected() == 1)
+        })
+        .await
     }
 
-    /// Stores a refresh result and releases the lease, only if the grant still holds the
-    /// refresh token that was used (`used_refresh_token`, as sealed). This compare-and-swap,
-    /// not the lease, is what guarantees a newer token pair is never overwritten by an older one.
+    pub async fn release_refresh_lease(&self, grant_id: &str, owner: &str) -> Result<(), StoreError> {
+        self.retrying(|| async move {
+            sqlx::query("UPDATE grants SET refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $1 AND refresh_lease_owner = $2")
+                .bind(grant_id)
+                .bind(owner)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Stores a refresh result and releases the lease, only if the grant still holds the token
+    /// generation that was refreshed (`used_generation`); the stored generation then moves on by
+    /// one. This compare-and-swap, not the lease, guarantees a newer token pair is never
+    /// overwritten by an older one. It also wins over a `needs_reauth` recorded for the same
+    /// generation by a spent-token verdict ([`SPENT_TOKEN_REASONS`]): that verdict was about the
+    /// token this result replaces.
     pub async fn complete_refresh(
         &self,
         grant_id: &str,
-        used_refresh_token: &[u8],
+        used_generation: i64,
         tokens: &RefreshedTokens,
         events: &[WebhookDeliveryRecord],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE grants SET access_token = $1, refresh_token = $2, expires_at = $3, api_base_url = COALESCE($4, api_base_url), \
-             scopes = COALESCE($5, scopes), next_refresh_at = $6, refreshed_at = $7, updated_at = $7, refresh_failures = 0, \
-             retry_at = NULL, last_error = NULL, refresh_lease_owner = NULL, refresh_lease_until = NULL, refresh_sends_in_doubt = 0 \
-             WHERE id = $8 AND refresh_token = $9 AND status = 'active'",
-        )
-        .bind(&tokens.access_token)
-        .bind(&tokens.refresh_token)
-        .bind(tokens.expires_at)
-        .bind(&tokens.api_base_url)
-        .bind(&tokens.scopes)
-        .bind(tokens.next_refresh_at)
-        .bind(tokens.refreshed_at)
-        .bind(grant_id)
-        .bind(used_refresh_token)
-        .execute(&mut *tx)
-        .await?;
-        Self::commit_with_events(tx, done.rows_affected() == 1, events).await
+        self.retrying(|| async move {
+            let mut tx = self.begin_write().await?;
+            let done = sqlx::query(
+                "UPDATE grants SET access_token = $1, refresh_token = $2, expires_at = $3, api_base_url = COALESCE($4, api_base_url), \
+                 scopes = COALESCE($5, scopes), next_refresh_at = $6, refreshed_at = $7, updated_at = $7, refresh_failures = 0, \
+                 retry_at = NULL, last_error = NULL, refresh_lease_owner = NULL, refresh_lease_until = NULL, refresh_sends_in_doubt = 0, \
+                 token_generation = token_generation + 1, refresh_rotates = CASE WHEN $8 = 1 THEN 1 ELSE refresh_rotates END, \
+                 status = 'active', status_reason = NULL \
+                 WHERE id = $9 AND token_generation = $10 AND (status = 'active' OR (status = 'needs_reauth' AND status_reason IN ($11, $12)))",
+            )
+            .bind(&tokens.access_token)
+            .bind(&tokens.refresh_token)
+            .bind(tokens.expires_at)
+            .bind(&tokens.api_base_url)
+            .bind(&tokens.scopes)
+            .bind(tokens.next_refresh_at)
+            .bind(tokens.refreshed_at)
+            .bind(i64::from(tokens.rotated))
+            .bind(grant_id)
+            .bind(used_generation)
+            .bind(SPENT_TOKEN_REASONS[0])
+            .bind(SPENT_TOKEN_REASONS[1])
+            .execute(&mut *tx)
+            .await?;
+            Self::commit_with_events(tx, done.rows_affected() == 1, events).await
+        })
+        .await
     }
 
     /// Records, before a rotating refresh token is sent, how many sends of it will then be in
     /// doubt (and optionally why, as `last_error`). Only the lease holder may do this, and only
-    /// while the token it is about to send is still the stored one; false means "do not send".
+    /// while the generation it is about to send is still the stored one; false means "do not send".
     pub async fn record_refresh_send(
         &self,
         grant_id: &str,
-        owner: &str,
-        refresh_token: &[u8],
+        hold: RefreshHold<'_>,
         sends_in_doubt: i64,
         last_error: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let sql = format!(
             "UPDATE grants SET refresh_sends_in_doubt = $1, last_error = COALESCE($2, last_error) \
-             WHERE id = $3 AND refresh_lease_owner = $4 AND refresh_token = $5 AND status = 'active'",
-        )
-        .bind(sends_in_doubt)
-        .bind(last_error)
-        .bind(grant_id)
-        .bind(owner)
-        .bind(refresh_token)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+             WHERE id = $3 AND status = 'active' AND {}",
+            hold.condition(4)
+        );
+        self.retrying(|| async {
+            let query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(sends_in_doubt)
+                .bind(last_error.map(str::to_owned))
+                .bind(grant_id.to_owned());
+            let done = hold.bind(query).execute(&self.pool).await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
     }
 
     /// Records a temporary refresh failure: the grant stays active, retried at `retry_at`. Only
@@ -291,12 +314,16 @@ impl Store {
 
     /// A grant by id alone (background work and provider webhooks carry no app credentials).
     pub async fn find_grant(&self, id: &str) -> Result<crate::GrantRecord, StoreError> {
-        let app_id: Option<String> = sqlx::query("SELECT app_id FROM grants WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| r.try_get("app_id"))
-            .transpose()?;
+        let app_id: Option<String> = self
+            .retrying(|| async move {
+                Ok(sqlx::query("SELECT app_id FROM grants WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|r| r.try_get("app_id"))
+                    .transpose()?)
+            })
+            .await?;
         match app_id {
             Some(app_id) => self.get_grant(&app_id, id).await,
             None => Err(StoreError::NotFound),

@@ -38,6 +38,11 @@ pub struct GrantRecord {
     pub refresh_lease_until: Option<Millis>,
     /// Sends of the stored refresh token whose outcome is unknown (rotating providers only).
     pub refresh_sends_in_doubt: i64,
+    /// The identity of the stored token pair: bumped whenever the tokens are replaced (refresh,
+    /// reconnect), never by re-sealing. Refresh outcomes are written only if it is unchanged.
+    pub token_generation: i64,
+    /// A refresh of this grant has returned a new refresh token: the provider rotates.
+    pub refresh_rotates: bool,
 }
 
 impl std::fmt::Debug for GrantRecord {
@@ -54,7 +59,7 @@ const COLUMNS: &str = "id, app_id, provider_config_id, provider, environment, en
     account_user_id, account_name, account_email, scopes, access_token, refresh_token, token_type, expires_at, \
     api_base_url, status, status_reason, connected_at, refreshed_at, created_at, updated_at, next_refresh_at, \
     refresh_failures, retry_at, last_error, revoked_at, refresh_lease_until, \
-    refresh_sends_in_doubt";
+    refresh_sends_in_doubt, token_generation, refresh_rotates";
 
 impl GrantRecord {
     fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
@@ -89,6 +94,8 @@ impl GrantRecord {
             revoked_at: row.try_get("revoked_at")?,
             refresh_lease_until: row.try_get("refresh_lease_until")?,
             refresh_sends_in_doubt: row.try_get("refresh_sends_in_doubt")?,
+            token_generation: row.try_get("token_generation")?,
+            refresh_rotates: row.try_get::<i64, _>("refresh_rotates")? != 0,
         })
     }
 }
@@ -115,7 +122,8 @@ impl Store {
     }
 
     /// Inserts a grant, or replaces the connection data of the grant with the same id
-    /// (a reconnect). A concurrent first connect of the same account yields `Conflict`.
+    /// (a reconnect, which starts a new token generation and keeps what was learnt about the
+    /// provider's rotation). A concurrent first connect of the same account yields `Conflict`.
     pub async fn upsert_grant(&self, g: &GrantRecord) -> Result<(), StoreError> {
         self.upsert_grant_announcing(g, &[]).await
     }
@@ -137,14 +145,17 @@ impl Store {
     }
 
     pub async fn get_grant(&self, app_id: &str, id: &str) -> Result<GrantRecord, StoreError> {
-        let row =
-            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM grants WHERE id = $1 AND app_id = $2")))
-                .bind(id)
-                .bind(app_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-        Ok(GrantRecord::from_row(&row)?)
+        self.retrying(|| async move {
+            let row =
+                sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM grants WHERE id = $1 AND app_id = $2")))
+                    .bind(id)
+                    .bind(app_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+            Ok(GrantRecord::from_row(&row)?)
+        })
+        .await
     }
 
     /// Grants of `app_id`, newest last, after the cursor, optionally filtered.
@@ -191,7 +202,7 @@ pub struct GrantFilter<'a> {
 
 fn upsert_query(g: &GrantRecord) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO grants ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) \
+        "INSERT INTO grants ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32) \
          ON CONFLICT (id) DO UPDATE SET account_user_id = excluded.account_user_id, account_name = excluded.account_name, \
          account_email = excluded.account_email, scopes = excluded.scopes, access_token = excluded.access_token, \
          refresh_token = excluded.refresh_token, token_type = excluded.token_type, expires_at = excluded.expires_at, \
@@ -199,7 +210,7 @@ fn upsert_query(g: &GrantRecord) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any:
          connected_at = excluded.connected_at, refreshed_at = excluded.refreshed_at, updated_at = excluded.updated_at, \
          next_refresh_at = excluded.next_refresh_at, refresh_failures = excluded.refresh_failures, retry_at = excluded.retry_at, \
          last_error = excluded.last_error, revoked_at = excluded.revoked_at, refresh_lease_owner = NULL, refresh_lease_until = NULL, \
-         refresh_sends_in_doubt = excluded.refresh_sends_in_doubt"
+         refresh_sends_in_doubt = excluded.refresh_sends_in_doubt, token_generation = grants.token_generation + 1"
     )))
     .bind(&g.id)
     .bind(&g.app_id)
@@ -231,4 +242,6 @@ fn upsert_query(g: &GrantRecord) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any:
     .bind(g.revoked_at)
     .bind(g.refresh_lease_until)
     .bind(g.refresh_sends_in_doubt)
+    .bind(g.token_generation)
+    .bind(i64::from(g.refresh_rotates))
 }

@@ -37,6 +37,8 @@ conformance!(
     grants_upsert_by_id_and_identity_is_unique,
     sealed_values_page_and_compare_and_swap,
     refresh_lease_renewal_and_stale_holders_cannot_clobber_a_newer_refresh,
+    resealing_leaves_the_token_generation_alone_and_a_refresh_still_lands,
+    a_refresh_result_overrides_a_spent_token_verdict_of_its_generation_only,
     state_changes_and_their_outbox_events_commit_together,
     a_connect_and_its_event_commit_together,
     audit_purge_deletes_only_rows_older_than_the_cutoff,
@@ -184,8 +186,13 @@ async fn retiring_keys_erases_material(store: Store) {
     store.retire_keys(&[1, 2], 99).await.unwrap();
     let keys = store.list_encryption_keys().await.unwrap();
     assert_eq!(keys[0].state, KeyState::Retired);
-    assert_eq!(keys[0].wrapped_key, None);
     assert_eq!(keys[0].retired_at, Some(99));
+    // The material outlives retirement until a later rotation erases it.
+    assert!(keys[0].wrapped_key.is_some());
+    assert_eq!(store.erase_retired_keys(99).await.unwrap(), 0, "only keys retired earlier");
+    assert_eq!(store.erase_retired_keys(100).await.unwrap(), 1);
+    let keys = store.list_encryption_keys().await.unwrap();
+    assert_eq!(keys[0].wrapped_key, None);
     // The active key is never retired by this call.
     assert_eq!(keys[1].state, KeyState::Active);
     assert!(keys[1].wrapped_key.is_some());
@@ -242,6 +249,8 @@ fn grant(id: &str, end_user: &str, account: &str) -> GrantRecord {
         revoked_at: None,
         refresh_lease_until: None,
         refresh_sends_in_doubt: 0,
+        token_generation: 0,
+        refresh_rotates: false,
     }
 }
 
@@ -389,7 +398,8 @@ async fn refresh_lease_renewal_and_stale_holders_cannot_clobber_a_newer_refresh(
     // A stalls and stops renewing; once the lease has run out B takes it and refreshes.
     assert!(store.try_acquire_refresh_lease("grt_1", "B", 2_500, 3_500).await.unwrap());
     assert!(!store.renew_refresh_lease("grt_1", "A", 4_000).await.unwrap(), "A cannot renew a lease B holds");
-    assert!(!store.record_refresh_send("grt_1", "A", &old, 1, None).await.unwrap(), "A may not send any more");
+    let a_at_0 = RefreshHold { owner: "A", generation: 0 };
+    assert!(!store.record_refresh_send("grt_1", a_at_0, 1, None).await.unwrap(), "A may not send any more");
     let tokens = RefreshedTokens {
         access_token: vec![7; 30],
         refresh_token: Some(new.clone()),
@@ -398,10 +408,12 @@ async fn refresh_lease_renewal_and_stale_holders_cannot_clobber_a_newer_refresh(
         scopes: None,
         next_refresh_at: Some(8_000),
         refreshed_at: 2_600,
+        rotated: true,
     };
-    assert!(store.complete_refresh("grt_1", &old, &tokens, &[]).await.unwrap());
+    let _ = old;
+    assert!(store.complete_refresh("grt_1", 0, &tokens, &[]).await.unwrap());
     // A wakes up with Zoom's `invalid_grant` for the old token: its outcome writes change nothing.
-    let stale = RefreshHold { owner: "A", refresh_token: Some(&old) };
+    let stale = a_at_0;
     assert!(!store.mark_needs_reauth("grt_1", "refresh_token_rejected", 2_700, Some(stale), &[]).await.unwrap());
     assert_eq!(store.record_refresh_failure("grt_1", stale, 9_999, "provider_unavailable", 2_700).await.unwrap(), 0);
     let g = store.find_grant("grt_1").await.unwrap();
@@ -409,10 +421,10 @@ async fn refresh_lease_renewal_and_stale_holders_cannot_clobber_a_newer_refresh(
     assert_eq!((g.retry_at, g.last_error, g.refresh_failures), (None, None, 0));
     // A holder whose lease was taken over cannot write even with the current token...
     assert!(store.try_acquire_refresh_lease("grt_1", "C", 10_000, 11_000).await.unwrap());
-    let taken_over = RefreshHold { owner: "A", refresh_token: Some(&new) };
+    let taken_over = RefreshHold { owner: "A", generation: 1 };
     assert!(!store.mark_needs_reauth("grt_1", "refresh_token_rejected", 10_001, Some(taken_over), &[]).await.unwrap());
     // ...while the current holder's outcome applies.
-    let current = RefreshHold { owner: "C", refresh_token: Some(&new) };
+    let current = RefreshHold { owner: "C", generation: 1 };
     assert!(store.mark_needs_reauth("grt_1", "refresh_token_rejected", 10_002, Some(current), &[]).await.unwrap());
     let g = store.find_grant("grt_1").await.unwrap();
     assert_eq!((g.status.as_str(), g.status_reason.as_deref()), ("needs_reauth", Some("refresh_token_rejected")));
@@ -482,15 +494,16 @@ async fn state_changes_and_their_outbox_events_commit_together(store: Store) {
         scopes: None,
         next_refresh_at: Some(8_000),
         refreshed_at: 2,
+        rotated: false,
     };
     // A refresh that loses its compare-and-swap announces nothing; the one that wins does.
-    assert!(!store.complete_refresh("grt_1", &[9; 30], &tokens, &[event("wd_01", "grant.refreshed")]).await.unwrap());
+    assert!(!store.complete_refresh("grt_1", 7, &tokens, &[event("wd_01", "grant.refreshed")]).await.unwrap());
     assert!(outbox_ids(&store).await.is_empty());
-    assert!(store.complete_refresh("grt_1", &[2; 30], &tokens, &[event("wd_02", "grant.refreshed")]).await.unwrap());
+    assert!(store.complete_refresh("grt_1", 0, &tokens, &[event("wd_02", "grant.refreshed")]).await.unwrap());
     assert_eq!(outbox_ids(&store).await, ["wd_02"]);
     // A stale holder's needs_reauth is a no-op and so is its event; a second marking writes no duplicate.
     store.try_acquire_refresh_lease("grt_1", "A", 3, 1_000).await.unwrap();
-    let stale = RefreshHold { owner: "A", refresh_token: Some(&[2; 30]) };
+    let stale = RefreshHold { owner: "A", generation: 0 };
     let reauth = |id: &str| [event(id, "grant.needs_reauth")];
     assert!(
         !store.mark_needs_reauth("grt_1", "refresh_token_rejected", 4, Some(stale), &reauth("wd_03")).await.unwrap()
@@ -550,4 +563,64 @@ async fn audit_purge_deletes_only_rows_older_than_the_cutoff(store: Store) {
     assert!(store.query_audit("app_b", &AuditFilter::default(), None, 10).await.unwrap().is_empty());
     assert_eq!(store.purge_audit(2_000).await.unwrap(), 0, "nothing left to purge");
     assert_eq!(store.purge_audit(i64::MAX).await.unwrap(), 2);
+}
+
+fn refreshed(access: u8, refresh: u8, rotated: bool) -> RefreshedTokens {
+    RefreshedTokens {
+        access_token: vec![access; 30],
+        refresh_token: Some(vec![refresh; 30]),
+        expires_at: Some(9_000),
+        api_base_url: None,
+        scopes: None,
+        next_refresh_at: Some(8_000),
+        refreshed_at: 2_000,
+        rotated,
+    }
+}
+
+async fn resealing_leaves_the_token_generation_alone_and_a_refresh_still_lands(store: Store) {
+    with_app_and_config(&store).await;
+    store.upsert_grant(&grant("grt_1", "user-1", "acct-1")).await.unwrap();
+    assert!(store.try_acquire_refresh_lease("grt_1", "A", 0, 1_000).await.unwrap());
+    let hold = RefreshHold { owner: "A", generation: 0 };
+    assert!(store.record_refresh_send("grt_1", hold, 1, None).await.unwrap());
+    // A key rotation re-seals both tokens while A's refresh is at the provider.
+    let column = |name| SEALED_COLUMNS.iter().copied().find(|c| c.table == "grants" && c.column == name).unwrap();
+    assert!(store.replace_sealed_value(column("refresh_token"), "grt_1", &[2; 30], &[5; 30]).await.unwrap());
+    assert!(store.replace_sealed_value(column("access_token"), "grt_1", &[1; 30], &[6; 30]).await.unwrap());
+    let g = store.find_grant("grt_1").await.unwrap();
+    assert_eq!(g.token_generation, 0, "re-sealing is not a new token pair");
+    // A's outcome writes still apply, and so does its result.
+    assert!(store.record_refresh_send("grt_1", hold, 2, Some("response_lost")).await.unwrap());
+    assert!(store.complete_refresh("grt_1", 0, &refreshed(7, 8, true), &[]).await.unwrap());
+    let g = store.find_grant("grt_1").await.unwrap();
+    assert_eq!((g.token_generation, g.refresh_rotates, g.refresh_sends_in_doubt), (1, true, 0));
+    assert_eq!(g.refresh_token, Some(vec![8; 30]));
+    // The generation moved on: a second result from generation 0 (a stale holder) loses.
+    assert!(!store.complete_refresh("grt_1", 0, &refreshed(3, 4, false), &[]).await.unwrap());
+    assert_eq!(store.find_grant("grt_1").await.unwrap().access_token, Some(vec![7; 30]));
+    // A rotation seen once is remembered; a reconnect starts a new generation and keeps it.
+    assert!(store.complete_refresh("grt_1", 1, &refreshed(3, 4, false), &[]).await.unwrap());
+    store.upsert_grant(&grant("grt_1", "user-1", "acct-1")).await.unwrap();
+    let g = store.find_grant("grt_1").await.unwrap();
+    assert_eq!((g.token_generation, g.refresh_rotates), (3, true));
+}
+
+async fn a_refresh_result_overrides_a_spent_token_verdict_of_its_generation_only(store: Store) {
+    with_app_and_config(&store).await;
+    store.upsert_grant(&grant("grt_1", "user-1", "acct-1")).await.unwrap();
+    // Another holder sent the spent generation-0 token and was told `invalid_grant`; this
+    // holder has the pair that generation-0 token was exchanged for: it is the grant.
+    assert!(store.mark_needs_reauth("grt_1", "refresh_response_lost", 1, None, &[]).await.unwrap());
+    assert!(store.complete_refresh("grt_1", 0, &refreshed(7, 8, true), &[]).await.unwrap());
+    let g = store.find_grant("grt_1").await.unwrap();
+    assert_eq!((g.status.as_str(), g.status_reason.as_deref(), g.token_generation), ("active", None, 1));
+    // Other reasons stand: a newer authorization elsewhere, or a revocation.
+    assert!(store.mark_needs_reauth("grt_1", "superseded_by_newer_authorization", 2, None, &[]).await.unwrap());
+    assert!(!store.complete_refresh("grt_1", 1, &refreshed(3, 4, true), &[]).await.unwrap());
+    store.upsert_grant(&grant("grt_2", "user-2", "acct-2")).await.unwrap();
+    assert!(store.revoke_grant("grt_2", "disconnected", 3, &[]).await.unwrap());
+    assert!(!store.complete_refresh("grt_2", 0, &refreshed(3, 4, true), &[]).await.unwrap());
+    let g = store.find_grant("grt_2").await.unwrap();
+    assert_eq!((g.status.as_str(), g.access_token), ("revoked", None));
 }

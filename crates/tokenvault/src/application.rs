@@ -74,7 +74,12 @@ impl Application {
         for worker in [refresher, webhooks, Some(maintenance), Some(installs)].into_iter().flatten() {
             let _ = worker.await;
         }
-        // Nothing recorded before the stop is lost.
+        // Nothing recorded before the stop is lost: refresh results still waiting for the
+        // database get a last chance, then the audit rows are flushed.
+        let unstored = self.vault.wait_for_pending_refreshes(std::time::Duration::from_secs(10)).await;
+        if unstored > 0 {
+            tracing::error!(unstored, "refresh results could not be stored before shutdown");
+        }
         self.vault.flush_audit().await;
         self.vault.store().close().await;
         Ok(served?)

@@ -4,6 +4,7 @@
 mod connect_env;
 mod disconnect_failures;
 mod fake_peek;
+mod faults;
 mod support;
 mod webhooks;
 

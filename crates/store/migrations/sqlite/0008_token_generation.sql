@@ -1,0 +1,7 @@
+-- The identity of a grant's current token pair, independent of how it is sealed: bumped by every
+-- write that replaces the tokens (a refresh, a reconnect). Refresh outcomes compare it instead of
+-- ciphertext bytes, so a key rotation re-sealing a token in place is invisible to them.
+ALTER TABLE grants ADD COLUMN token_generation BIGINT NOT NULL DEFAULT 0;
+-- 1 once a refresh of this grant returned a new refresh token: the provider rotates, whatever
+-- its catalog entry says, and a lost refresh answer is accounted for as with Zoom (quirk 11).
+ALTER TABLE grants ADD COLUMN refresh_rotates BIGINT NOT NULL DEFAULT 0;
