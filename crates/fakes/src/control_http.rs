@@ -139,6 +139,9 @@ enum FaultSpec {
     },
     DropConnection,
     DropAfterCommit,
+    LatencyAfterCommit {
+        ms: u64,
+    },
 }
 
 #[derive(Deserialize)]
@@ -160,6 +163,7 @@ async fn inject(State(api): State<Api>, Json(body): Json<FaultBody>) -> Response
         FaultSpec::Latency { ms } => Fault::Latency(Duration::from_millis(ms)),
         FaultSpec::DropConnection => Fault::DropConnection,
         FaultSpec::DropAfterCommit => Fault::DropAfterCommit,
+        FaultSpec::LatencyAfterCommit { ms } => Fault::LatencyAfterCommit(Duration::from_millis(ms)),
     };
     api.control.inject(body.provider, body.endpoint, fault, body.times);
     done()

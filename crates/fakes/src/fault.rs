@@ -38,6 +38,9 @@ pub enum Fault {
     DropConnection,
     /// Process the request (e.g. rotate the refresh token), then close without responding.
     DropAfterCommit,
+    /// Process the request, then wait this long (real time) before responding: a client that
+    /// dies meanwhile never learns what the provider did.
+    LatencyAfterCommit(Duration),
 }
 
 /// Pending faults per (provider, endpoint), consumed in order.

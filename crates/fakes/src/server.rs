@@ -80,6 +80,11 @@ async fn fault_layer(State(tag): State<EndpointTag>, request: Request, next: Nex
             let _committed = next.run(request).await;
             drop_connection(kill).await
         }
+        Some(Fault::LatencyAfterCommit(delay)) => {
+            let committed = next.run(request).await;
+            tokio::time::sleep(delay).await;
+            committed
+        }
     }
 }
 

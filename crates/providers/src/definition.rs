@@ -138,6 +138,11 @@ pub struct TokenRules {
     /// Refresh tokens die after this long unused (Zoom: ~90 days).
     #[serde(default)]
     pub refresh_token_idle_lifetime_seconds: Option<u64>,
+    /// How long a rotated-out refresh token keeps working at the provider (a documented grace
+    /// period; none for Zoom). Within it, a refresh whose answer was lost may be sent again as
+    /// often as needed; past it, a lost answer is retried once, never more (quirk 11).
+    #[serde(default)]
+    pub rotation_grace_seconds: Option<u64>,
 }
 
 fn default_assumed_lifetime() -> u64 {

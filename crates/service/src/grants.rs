@@ -196,6 +196,7 @@ impl Vault {
                 // it learnt about the provider's rotation.
                 token_generation: 0,
                 refresh_rotates: false,
+                refresh_doubt_since: None,
             };
             // The grant and its `grant.connected` event are stored together or not at all.
             let events = self.grant_event_rows(&record, "grant.connected", "active", None).await?;

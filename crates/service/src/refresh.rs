@@ -235,8 +235,11 @@ impl Vault {
         // grant brought a new refresh token, a lost answer is accounted for as with Zoom.
         let rotating = provider.definition.token.refresh == RefreshStyle::Rotating || grant.refresh_rotates;
 
-        let (result, in_doubt) =
-            self.send_refresh(grant, hold, rotating, heartbeat, (&provider, &credentials), &refresh_token).await?;
+        let grace = provider.definition.token.rotation_grace_seconds.map(|s| s as i64 * 1000);
+        let sent = self
+            .send_refresh(grant, hold, rotating, grace, heartbeat, (&provider, &credentials), &refresh_token)
+            .await?;
+        let Sent { result, in_doubt, within_grace } = sent;
         if heartbeat.is_lost() && result.is_err() {
             // Another instance owns the grant's refresh now: its outcome, not ours, counts.
             return Err(lease_lost());
@@ -257,7 +260,7 @@ impl Vault {
                 self.mark_needs_reauth_if(grant, reason, Some(hold)).await?;
                 Ok(Attempt::Done(RefreshOutcome::NeedsReauth(reason.into())))
             }
-            Err(error) if in_doubt > 0 => {
+            Err(error) if in_doubt > 0 && !within_grace => {
                 // The one send allowed after a lost response did not bring a new pair: never a third.
                 tracing::warn!(grant_id = %grant.id, provider = %grant.provider, error = %error, "retry after a lost refresh response failed; the old refresh token is not sent again");
                 self.mark_needs_reauth_if(grant, "refresh_response_lost", Some(hold)).await?;
@@ -272,7 +275,10 @@ impl Vault {
                 let now = self.now().as_millis();
                 let retry_at = now + delay.as_millis() as i64;
                 let code = error_code(&error);
-                self.store.record_refresh_failure(&grant.id, hold, retry_at, code, now).await?;
+                // A lost answer of this send is one more in doubt; any other answer settles it.
+                let lost_now = rotating && matches!(error, ProviderError::ResponseLost { .. });
+                let still_in_doubt = in_doubt + i64::from(lost_now);
+                self.store.record_refresh_failure(&grant.id, hold, retry_at, code, now, still_in_doubt).await?;
                 tracing::warn!(grant_id = %grant.id, provider = %grant.provider, error = %error, retry_in_ms = delay.as_millis() as u64, "refresh failed; will retry");
                 Ok(Attempt::Done(RefreshOutcome::RetryLater { retry_at }))
             }
@@ -282,42 +288,54 @@ impl Vault {
     /// Sends the refresh request. For a rotating provider every send is first recorded on the
     /// grant as "in doubt" (so a holder dying mid-call is counted too), and a lost response is
     /// retried at once, but the stored refresh token is never sent more than [`MAX_SENDS_IN_DOUBT`]
-    /// times without an answer that settles it, across passes, processes and restarts. Returns the
-    /// provider's answer and how many sends were in doubt before the one that produced it.
+    /// times without an answer that settles it, across passes, processes and restarts, unless
+    /// the provider declares a rotation grace and the first unanswered send is within it (then
+    /// the old token still works and is sent again). Returns the provider's answer, how many
+    /// sends were in doubt before the one that produced it, and whether that is within grace.
+    #[allow(clippy::too_many_arguments)]
     async fn send_refresh(
         &self,
         grant: &GrantRecord,
         hold: RefreshHold<'_>,
         rotating: bool,
+        grace_ms: Option<i64>,
         heartbeat: &LeaseHeartbeat,
         (provider, credentials): (&tokenvault_providers::ResolvedProvider, &tokenvault_providers::ClientCredentials),
         refresh_token: &SecretString,
-    ) -> Result<(Result<tokenvault_providers::TokenSet, ProviderError>, i64), ServiceError> {
+    ) -> Result<Sent, ServiceError> {
         let mut in_doubt = if rotating { grant.refresh_sends_in_doubt } else { 0 };
+        let mut doubt_since = grant.refresh_doubt_since.filter(|_| in_doubt > 0);
+        let mut retried_now = false;
         loop {
             if heartbeat.is_lost() {
                 return Err(lease_lost());
             }
+            let now = self.now().as_millis();
+            let within_grace = grace_ms.is_some_and(|g| doubt_since.is_none_or(|since| now < since + g));
             if rotating {
-                if in_doubt >= MAX_SENDS_IN_DOUBT {
+                if in_doubt >= MAX_SENDS_IN_DOUBT && !within_grace {
                     let lost = ProviderError::ResponseLost {
                         reason: "earlier sends of this refresh token went unanswered".into(),
                     };
-                    return Ok((Err(lost), in_doubt));
+                    return Ok(Sent { result: Err(lost), in_doubt, within_grace });
                 }
                 let why = (in_doubt > 0).then_some("response_lost");
-                if !self.store.record_refresh_send(&grant.id, hold, in_doubt + 1, why).await? {
+                if !self.store.record_refresh_send(&grant.id, hold, in_doubt + 1, why, now).await? {
                     return Err(lease_lost());
                 }
+                doubt_since.get_or_insert(now);
             }
             let result = self.provider_http.refresh(provider, credentials, refresh_token, self.now().as_millis()).await;
             match result {
-                Err(ProviderError::ResponseLost { .. }) if rotating && in_doubt + 1 < MAX_SENDS_IN_DOUBT => {
-                    // The provider may or may not have rotated: the old token is tried once more, never again.
+                Err(ProviderError::ResponseLost { .. })
+                    if rotating && !retried_now && (in_doubt + 1 < MAX_SENDS_IN_DOUBT || within_grace) =>
+                {
+                    // The provider may or may not have rotated: the old token is tried once more now.
                     tracing::warn!(grant_id = %grant.id, "refresh response lost; retrying once with the same refresh token");
                     in_doubt += 1;
+                    retried_now = true;
                 }
-                result => return Ok((result, in_doubt)),
+                result => return Ok(Sent { result, in_doubt, within_grace }),
             }
         }
     }
@@ -346,6 +364,14 @@ impl Vault {
 /// How many sends of one rotating refresh token may go unanswered: the original and one retry
 /// (quirk 11). Past that the grant needs re-authorization.
 const MAX_SENDS_IN_DOUBT: i64 = 2;
+
+/// What sending a refresh brought: the answer, the sends in doubt before it, and whether those
+/// are still within the provider's rotation grace.
+struct Sent {
+    result: Result<tokenvault_providers::TokenSet, ProviderError>,
+    in_doubt: i64,
+    within_grace: bool,
+}
 
 /// How a refresh attempt under the lease ended: settled, or with a new pair the provider issued
 /// that must now be stored.

@@ -64,12 +64,15 @@ impl Store {
 
     /// Looks a key up by id, revoked or not; the caller decides what revocation means.
     pub async fn find_api_key(&self, id: &str) -> Result<ApiKeyRecord, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok(ApiKeyRecord::from_row(&row)?)
+        self.retrying(|| async move {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            Ok(ApiKeyRecord::from_row(&row)?)
+        })
+        .await
     }
 
     pub async fn list_api_keys(&self, app_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
@@ -98,14 +101,17 @@ impl Store {
 
     /// Records use of a key, at most about once a minute per key to keep the hot path cheap.
     pub async fn touch_api_key(&self, id: &str, now: Millis) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(now - 60_000)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.retrying(|| async move {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+            )
+            .bind(now)
+            .bind(id)
+            .bind(now - 60_000)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+        .await
     }
 }

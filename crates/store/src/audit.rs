@@ -76,36 +76,39 @@ impl AuditRecord {
 impl Store {
     /// Appends a batch of audit rows in one transaction.
     pub async fn append_audit(&self, batch: &[AuditRecord]) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        for r in batch {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
-            )))
-            .bind(&r.id)
-            .bind(&r.app_id)
-            .bind(r.at)
-            .bind(&r.action)
-            .bind(&r.outcome)
-            .bind(&r.grant_id)
-            .bind(&r.end_user_id)
-            .bind(&r.provider)
-            .bind(&r.actor_type)
-            .bind(&r.actor_id)
-            .bind(&r.actor_reason)
-            .bind(&r.request_id)
-            .bind(&r.method)
-            .bind(&r.host)
-            .bind(&r.path)
-            .bind(r.upstream_status)
-            .bind(r.latency_ms)
-            .bind(&r.detail)
-            .bind(r.request_bytes)
-            .bind(r.response_bytes)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.retrying(|| async move {
+            let mut tx = self.begin_write().await?;
+            for r in batch {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) ON CONFLICT (id) DO NOTHING"
+                )))
+                .bind(&r.id)
+                .bind(&r.app_id)
+                .bind(r.at)
+                .bind(&r.action)
+                .bind(&r.outcome)
+                .bind(&r.grant_id)
+                .bind(&r.end_user_id)
+                .bind(&r.provider)
+                .bind(&r.actor_type)
+                .bind(&r.actor_id)
+                .bind(&r.actor_reason)
+                .bind(&r.request_id)
+                .bind(&r.method)
+                .bind(&r.host)
+                .bind(&r.path)
+                .bind(r.upstream_status)
+                .bind(r.latency_ms)
+                .bind(&r.detail)
+                .bind(r.request_bytes)
+                .bind(r.response_bytes)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn query_audit(

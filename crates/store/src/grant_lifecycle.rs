@@ -138,7 +138,7 @@ impl Store {
                 "UPDATE grants SET access_token = $1, refresh_token = $2, expires_at = $3, api_base_url = COALESCE($4, api_base_url), \
                  scopes = COALESCE($5, scopes), next_refresh_at = $6, refreshed_at = $7, updated_at = $7, refresh_failures = 0, \
                  retry_at = NULL, last_error = NULL, refresh_lease_owner = NULL, refresh_lease_until = NULL, refresh_sends_in_doubt = 0, \
-                 token_generation = token_generation + 1, refresh_rotates = CASE WHEN $8 = 1 THEN 1 ELSE refresh_rotates END, \
+                 refresh_doubt_since = NULL, token_generation = token_generation + 1, refresh_rotates = CASE WHEN $8 = 1 THEN 1 ELSE refresh_rotates END, \
                  status = 'active', status_reason = NULL \
                  WHERE id = $9 AND token_generation = $10 AND (status = 'active' OR (status = 'needs_reauth' AND status_reason IN ($11, $12)))",
             )
@@ -170,16 +170,18 @@ impl Store {
         hold: RefreshHold<'_>,
         sends_in_doubt: i64,
         last_error: Option<&str>,
+        now: Millis,
     ) -> Result<bool, StoreError> {
         let sql = format!(
-            "UPDATE grants SET refresh_sends_in_doubt = $1, last_error = COALESCE($2, last_error) \
-             WHERE id = $3 AND status = 'active' AND {}",
-            hold.condition(4)
+            "UPDATE grants SET refresh_sends_in_doubt = $1, last_error = COALESCE($2, last_error), \
+             refresh_doubt_since = COALESCE(refresh_doubt_since, $3) WHERE id = $4 AND status = 'active' AND {}",
+            hold.condition(5)
         );
         self.retrying(|| async {
             let query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(sends_in_doubt)
                 .bind(last_error.map(str::to_owned))
+                .bind(now)
                 .bind(grant_id.to_owned());
             let done = hold.bind(query).execute(&self.pool).await?;
             Ok(done.rows_affected() == 1)
@@ -189,6 +191,8 @@ impl Store {
 
     /// Records a temporary refresh failure: the grant stays active, retried at `retry_at`. Only
     /// for the refresh `hold` names; returns the failure count, 0 if the write did not apply.
+    /// `sends_in_doubt`: earlier sends of the token whose answers are still unknown (the failed
+    /// send itself was answered, so it is not one of them).
     pub async fn record_refresh_failure(
         &self,
         grant_id: &str,
@@ -196,17 +200,20 @@ impl Store {
         retry_at: Millis,
         error: &str,
         now: Millis,
+        sends_in_doubt: i64,
     ) -> Result<i64, StoreError> {
         let sql = format!(
             "UPDATE grants SET refresh_failures = refresh_failures + 1, retry_at = $1, last_error = $2, updated_at = $3, \
-             refresh_sends_in_doubt = 0, refresh_lease_owner = NULL, refresh_lease_until = NULL \
-             WHERE id = $4 AND status = 'active' AND {} RETURNING refresh_failures",
-            hold.condition(5)
+             refresh_sends_in_doubt = $4, refresh_doubt_since = CASE WHEN $4 = 0 THEN NULL ELSE refresh_doubt_since END, \
+             refresh_lease_owner = NULL, refresh_lease_until = NULL \
+             WHERE id = $5 AND status = 'active' AND {} RETURNING refresh_failures",
+            hold.condition(6)
         );
         let query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(retry_at)
             .bind(error.to_owned())
             .bind(now)
+            .bind(sends_in_doubt)
             .bind(grant_id.to_owned());
         let row = hold.bind(query).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.try_get("refresh_failures")).transpose()?.unwrap_or(0))

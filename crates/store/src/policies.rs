@@ -59,17 +59,20 @@ impl Store {
         provider_config_id: Option<&str>,
         grant_id: &str,
     ) -> Result<Vec<PolicyRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, app_id, target_type, target_id, rules, created_at FROM policies WHERE app_id = $1 AND \
-             ((target_type = 'app') OR (target_type = 'provider_config' AND target_id = $2) OR (target_type = 'grant' AND target_id = $3)) \
-             ORDER BY id",
-        )
-        .bind(app_id)
-        .bind(provider_config_id.unwrap_or(""))
-        .bind(grant_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(PolicyRecord::from_row).collect::<Result<_, _>>()?)
+        self.retrying(|| async move {
+            let rows = sqlx::query(
+                "SELECT id, app_id, target_type, target_id, rules, created_at FROM policies WHERE app_id = $1 AND \
+                 ((target_type = 'app') OR (target_type = 'provider_config' AND target_id = $2) OR (target_type = 'grant' AND target_id = $3)) \
+                 ORDER BY id",
+            )
+            .bind(app_id)
+            .bind(provider_config_id.unwrap_or(""))
+            .bind(grant_id)
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows.iter().map(PolicyRecord::from_row).collect::<Result<_, _>>()?)
+        })
+        .await
     }
 
     pub async fn delete_policy(&self, app_id: &str, id: &str) -> Result<(), StoreError> {

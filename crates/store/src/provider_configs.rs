@@ -115,25 +115,31 @@ impl Store {
 
     /// A configuration of `app_id` by id; another app's configuration is not found.
     pub async fn get_provider_config(&self, app_id: &str, id: &str) -> Result<ProviderConfigRecord, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM provider_configs WHERE id = $1 AND app_id = $2"
-        )))
-        .bind(id)
-        .bind(app_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        Ok(ProviderConfigRecord::from_row(&row)?)
+        self.retrying(|| async move {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM provider_configs WHERE id = $1 AND app_id = $2"
+            )))
+            .bind(id)
+            .bind(app_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            Ok(ProviderConfigRecord::from_row(&row)?)
+        })
+        .await
     }
 
     /// A configuration by id alone: for provider callbacks, which carry no app credentials.
     pub async fn find_provider_config(&self, id: &str) -> Result<ProviderConfigRecord, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM provider_configs WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok(ProviderConfigRecord::from_row(&row)?)
+        self.retrying(|| async move {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM provider_configs WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            Ok(ProviderConfigRecord::from_row(&row)?)
+        })
+        .await
     }
 
     pub async fn list_provider_configs(&self, app_id: &str) -> Result<Vec<ProviderConfigRecord>, StoreError> {

@@ -127,13 +127,16 @@ impl Store {
     }
 
     pub async fn list_webhook_endpoints(&self, app_id: &str) -> Result<Vec<WebhookEndpointRecord>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE app_id = $1 ORDER BY id"
-        )))
-        .bind(app_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(WebhookEndpointRecord::from_row).collect::<Result<_, _>>()?)
+        self.retrying(|| async move {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE app_id = $1 ORDER BY id"
+            )))
+            .bind(app_id)
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows.iter().map(WebhookEndpointRecord::from_row).collect::<Result<_, _>>()?)
+        })
+        .await
     }
 
     pub async fn find_webhook_endpoint(&self, id: &str) -> Result<WebhookEndpointRecord, StoreError> {

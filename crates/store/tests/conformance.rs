@@ -251,6 +251,7 @@ fn grant(id: &str, end_user: &str, account: &str) -> GrantRecord {
         refresh_sends_in_doubt: 0,
         token_generation: 0,
         refresh_rotates: false,
+        refresh_doubt_since: None,
     }
 }
 
@@ -399,7 +400,7 @@ async fn refresh_lease_renewal_and_stale_holders_cannot_clobber_a_newer_refresh(
     assert!(store.try_acquire_refresh_lease("grt_1", "B", 2_500, 3_500).await.unwrap());
     assert!(!store.renew_refresh_lease("grt_1", "A", 4_000).await.unwrap(), "A cannot renew a lease B holds");
     let a_at_0 = RefreshHold { owner: "A", generation: 0 };
-    assert!(!store.record_refresh_send("grt_1", a_at_0, 1, None).await.unwrap(), "A may not send any more");
+    assert!(!store.record_refresh_send("grt_1", a_at_0, 1, None, 2_500).await.unwrap(), "A may not send any more");
     let tokens = RefreshedTokens {
         access_token: vec![7; 30],
         refresh_token: Some(new.clone()),
@@ -415,7 +416,7 @@ async fn refresh_lease_renewal_and_stale_holders_cannot_clobber_a_newer_refresh(
     // A wakes up with Zoom's `invalid_grant` for the old token: its outcome writes change nothing.
     let stale = a_at_0;
     assert!(!store.mark_needs_reauth("grt_1", "refresh_token_rejected", 2_700, Some(stale), &[]).await.unwrap());
-    assert_eq!(store.record_refresh_failure("grt_1", stale, 9_999, "provider_unavailable", 2_700).await.unwrap(), 0);
+    assert_eq!(store.record_refresh_failure("grt_1", stale, 9_999, "provider_unavailable", 2_700, 0).await.unwrap(), 0);
     let g = store.find_grant("grt_1").await.unwrap();
     assert_eq!((g.status.as_str(), g.refresh_token.as_deref()), ("active", Some(&new[..])));
     assert_eq!((g.retry_at, g.last_error, g.refresh_failures), (None, None, 0));
@@ -583,7 +584,7 @@ async fn resealing_leaves_the_token_generation_alone_and_a_refresh_still_lands(s
     store.upsert_grant(&grant("grt_1", "user-1", "acct-1")).await.unwrap();
     assert!(store.try_acquire_refresh_lease("grt_1", "A", 0, 1_000).await.unwrap());
     let hold = RefreshHold { owner: "A", generation: 0 };
-    assert!(store.record_refresh_send("grt_1", hold, 1, None).await.unwrap());
+    assert!(store.record_refresh_send("grt_1", hold, 1, None, 10).await.unwrap());
     // A key rotation re-seals both tokens while A's refresh is at the provider.
     let column = |name| SEALED_COLUMNS.iter().copied().find(|c| c.table == "grants" && c.column == name).unwrap();
     assert!(store.replace_sealed_value(column("refresh_token"), "grt_1", &[2; 30], &[5; 30]).await.unwrap());
@@ -591,10 +592,12 @@ async fn resealing_leaves_the_token_generation_alone_and_a_refresh_still_lands(s
     let g = store.find_grant("grt_1").await.unwrap();
     assert_eq!(g.token_generation, 0, "re-sealing is not a new token pair");
     // A's outcome writes still apply, and so does its result.
-    assert!(store.record_refresh_send("grt_1", hold, 2, Some("response_lost")).await.unwrap());
+    assert!(store.record_refresh_send("grt_1", hold, 2, Some("response_lost"), 20).await.unwrap());
+    assert_eq!(store.find_grant("grt_1").await.unwrap().refresh_doubt_since, Some(10), "the first send in doubt");
     assert!(store.complete_refresh("grt_1", 0, &refreshed(7, 8, true), &[]).await.unwrap());
     let g = store.find_grant("grt_1").await.unwrap();
     assert_eq!((g.token_generation, g.refresh_rotates, g.refresh_sends_in_doubt), (1, true, 0));
+    assert_eq!(g.refresh_doubt_since, None);
     assert_eq!(g.refresh_token, Some(vec![8; 30]));
     // The generation moved on: a second result from generation 0 (a stale holder) loses.
     assert!(!store.complete_refresh("grt_1", 0, &refreshed(3, 4, false), &[]).await.unwrap());

@@ -74,6 +74,22 @@ impl TestDatabase {
         Some(TestDatabase { url, backend: Backend::Postgres, dir: None, postgres: Some((admin_url, name)) })
     }
 
+    /// PostgreSQL only: terminates every connection to this database (as a failover, a restart
+    /// or an operator's `pg_terminate_backend` would). Returns how many were cut.
+    pub async fn terminate_connections(&self) -> i64 {
+        let (admin_url, name) = self.postgres.as_ref().expect("a PostgreSQL test database");
+        let mut admin = PgConnection::connect(admin_url).await.expect("admin connection");
+        let (cut,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(name)
+        .fetch_one(&mut admin)
+        .await
+        .expect("pg_terminate_backend");
+        let _ = admin.close().await;
+        cut
+    }
+
     /// A directory that lives as long as the database (SQLite only; for data-dir based tests).
     pub fn dir(&self) -> Option<PathBuf> {
         self.dir.as_ref().map(|d| d.path().to_owned())

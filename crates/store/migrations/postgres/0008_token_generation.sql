@@ -5,3 +5,6 @@ ALTER TABLE grants ADD COLUMN token_generation BIGINT NOT NULL DEFAULT 0;
 -- 1 once a refresh of this grant returned a new refresh token: the provider rotates, whatever
 -- its catalog entry says, and a lost refresh answer is accounted for as with Zoom (quirk 11).
 ALTER TABLE grants ADD COLUMN refresh_rotates BIGINT NOT NULL DEFAULT 0;
+-- When the first send of the stored refresh token whose answer is unknown happened: within the
+-- provider's rotation grace from then, sending it again is safe.
+ALTER TABLE grants ADD COLUMN refresh_doubt_since BIGINT;

@@ -254,7 +254,7 @@ async fn quirk_11_a_send_left_in_doubt_by_a_dead_holder_counts_against_the_budge
     assert!(store.try_acquire_refresh_lease(&grant_id, "vault-dead", now, now + 30_000).await.unwrap());
     let generation = store.find_grant(&grant_id).await.unwrap().token_generation;
     let hold = tokenvault_store::RefreshHold { owner: "vault-dead", generation };
-    assert!(store.record_refresh_send(&grant_id, hold, 1, None).await.unwrap());
+    assert!(store.record_refresh_send(&grant_id, hold, 1, None, now).await.unwrap());
     // After the lease ran out this vault may send the token once, and that answer is lost too.
     env.vault.clock.advance(Duration::from_secs(3600));
     env.fakes.control().inject(Provider::Zoom, Endpoint::Token, Fault::DropAfterCommit, 1);

@@ -84,6 +84,10 @@ impl TestVault {
         }
     }
 
+    pub fn database(&self) -> &TestDatabase {
+        &self._db
+    }
+
     pub fn clock_now_seconds(&self) -> i64 {
         tokenvault_service::Clock::now(&self.clock).as_unix_seconds()
     }
