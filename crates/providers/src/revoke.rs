@@ -9,7 +9,10 @@ use crate::resolved::{ClientCredentials, ResolvedProvider};
 
 impl ProviderHttp {
     /// Revokes at the provider. A token the provider already considers invalid counts as
-    /// revoked (RFC 7009 §2.2); only transient failures and real rejections are errors.
+    /// revoked (RFC 7009 §2.2); only transient failures and real rejections are errors. Where
+    /// the access token itself authenticates the revocation of a refreshable grant (Dialpad),
+    /// a 401 proves nothing (the access token may just have expired): it is returned as
+    /// `Unauthorized` so the caller can refresh and try again.
     pub async fn revoke(
         &self,
         provider: &ResolvedProvider,
@@ -27,7 +30,11 @@ impl ProviderHttp {
                 // Dialpad: empty body, Bearer access token, 204 (or 200).
                 let request =
                     self.client.post(url).bearer_auth(access_token.expose_secret()).header("content-length", "0");
-                expect_done(self.send(request).await?, true).await
+                let response = self.send(request).await?;
+                if response.status() == reqwest::StatusCode::UNAUTHORIZED && refresh_token.is_some() {
+                    return Err(ProviderError::Unauthorized { status: 401 });
+                }
+                expect_done(response, true).await
             }
             RevokeStyle::Rfc7009 => {
                 for (token, hint) in [(refresh_token, "refresh_token"), (Some(access_token), "access_token")] {
@@ -64,7 +71,8 @@ impl ProviderHttp {
     }
 }
 
-/// Success, or "already invalid": 2xx; 401 when the access token itself authenticated the call;
+/// Success, or "already invalid": 2xx; 401 when the access token itself authenticated the call
+/// (and cannot be refreshed, so a 401 means it is dead);
 /// RFC 7009 / Zoom style 400 `invalid_token` or `invalid_grant`.
 async fn expect_done(response: reqwest::Response, bearer_authenticated: bool) -> Result<(), ProviderError> {
     let status = response.status();

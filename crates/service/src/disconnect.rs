@@ -2,13 +2,24 @@
 //! provider call fails the grant becomes `revoke_failed` with its tokens kept, so a retry can
 //! finish the job; nothing is ever half-deleted. The tombstone and the `grant.revoked` event for
 //! the app are written in one transaction.
+//!
+//! A disconnect is confirmed, never assumed: `revoked` means the provider confirmed it, or the
+//! tokens are proven dead. A refreshable grant whose access token the provider refuses (Dialpad
+//! answers 401 to an expired one, having revoked nothing) is refreshed and asked again; a refresh
+//! answered `invalid_grant` proves the grant dead; anything else leaves it `revoke_failed`.
 
 use secrecy::SecretString;
-use tokenvault_store::GrantRecord;
+use tokenvault_providers::ProviderError;
+use tokenvault_store::{GrantRecord, SPENT_TOKEN_REASONS};
 
 use crate::audit::AuditEntry;
 use crate::grants::{GrantView, seal_context};
-use crate::{CallContext, IdKind, ServiceError, Vault};
+use crate::{CallContext, IdKind, RefreshOutcome, RefreshTrigger, ServiceError, Vault};
+
+/// The provider refused the access token at revocation, so nothing is known to be revoked.
+fn unconfirmed(why: &str) -> ProviderError {
+    ProviderError::Transient { reason: format!("the provider refused the access token {why}"), retry_after: None }
+}
 
 impl Vault {
     /// The audit row of a disconnect names who asked for it (actor, request id), whatever the outcome.
@@ -20,12 +31,33 @@ impl Vault {
     ) -> Result<GrantView, ServiceError> {
         let grant_id = IdKind::Grant.parse(grant_id)?;
         let lock = self.refresh_locks.get(&grant_id);
-        let _no_refresh_meanwhile = lock.lock().await;
-        let grant = self.store.get_grant(app_id, &grant_id).await.map_err(ServiceError::from_store("grant"))?;
+        let mut no_refresh_meanwhile = lock.clone().lock_owned().await;
+        let mut grant = self.store.get_grant(app_id, &grant_id).await.map_err(ServiceError::from_store("grant"))?;
         if grant.status == "revoked" {
             return Ok(grant.into());
         }
-        match self.revoke_at_provider(&grant).await {
+        let mut revoked = self.revoke_at_provider(&grant).await;
+        if let Err(ProviderError::Unauthorized { status: 401 }) = revoked {
+            drop(no_refresh_meanwhile);
+            let trigger = RefreshTrigger::Revocation { seen_generation: grant.token_generation };
+            let refreshed = self.refresh_grant(&grant.id, trigger).await;
+            no_refresh_meanwhile = lock.clone().lock_owned().await;
+            grant = self.store.get_grant(app_id, &grant_id).await?;
+            revoked = match refreshed {
+                Ok(RefreshOutcome::Refreshed | RefreshOutcome::AlreadyFresh) => {
+                    match self.revoke_at_provider(&grant).await {
+                        Err(ProviderError::Unauthorized { .. }) => Err(unconfirmed("even after a refresh")),
+                        other => other,
+                    }
+                }
+                // The provider refused the refresh token as well: both tokens are dead.
+                Ok(RefreshOutcome::NeedsReauth(reason)) if SPENT_TOKEN_REASONS.contains(&reason.as_str()) => Ok(()),
+                Ok(_) => Err(unconfirmed("and no refreshed token could be had")),
+                Err(error) => Err(unconfirmed(&format!("and the refresh failed: {error}"))),
+            };
+        }
+        let _no_refresh_meanwhile = no_refresh_meanwhile;
+        match revoked {
             Ok(()) => {
                 // The tombstone, the erased webhooks and the app's event are one transaction.
                 let events = self.grant_event_rows(&grant, "grant.revoked", "revoked", Some("disconnected")).await?;

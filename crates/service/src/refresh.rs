@@ -49,6 +49,9 @@ pub enum RefreshTrigger {
     Caller { seen_generation: i64 },
     /// The background schedule: done once `next_refresh_at` moved into the future.
     Schedule,
+    /// A disconnect found the access token refused: like `Caller`, and also for a grant that
+    /// is `revoke_failed` (its revocation is retried with the refreshed token).
+    Revocation { seen_generation: i64 },
 }
 
 /// What a refresh attempt ended in.
@@ -151,12 +154,15 @@ impl Vault {
         let deadline = std::time::Instant::now() + self.config.refresh_lease * 2;
         loop {
             let grant = self.store.find_grant(grant_id).await.map_err(ServiceError::from_store("grant"))?;
-            if grant.status != "active" {
+            let revoking = matches!(trigger, RefreshTrigger::Revocation { .. }) && grant.status == "revoke_failed";
+            if grant.status != "active" && !revoking {
                 return Ok(RefreshOutcome::NeedsReauth(grant.status_reason.unwrap_or(grant.status)));
             }
             // Someone (this process or another instance) refreshed since the trigger looked.
             let already = match &trigger {
-                RefreshTrigger::Caller { seen_generation } => grant.token_generation != *seen_generation,
+                RefreshTrigger::Caller { seen_generation } | RefreshTrigger::Revocation { seen_generation } => {
+                    grant.token_generation != *seen_generation
+                }
                 RefreshTrigger::Schedule => grant.next_refresh_at.is_none_or(|at| at > self.now().as_millis()),
             };
             if already {

@@ -66,7 +66,8 @@ pub struct DueGrant {
 
 impl Store {
     /// Takes the refresh lease of a grant if nobody holds a live one. The lease bounds how long
-    /// a crashed holder can block the grant: once `until` passes, anyone may take it.
+    /// a crashed holder can block the grant: once `until` passes, anyone may take it. Active
+    /// grants and `revoke_failed` ones (whose disconnect needs a live token) can be refreshed.
     pub async fn try_acquire_refresh_lease(
         &self,
         grant_id: &str,
@@ -77,7 +78,8 @@ impl Store {
         self.retrying(|| async move {
             let done = sqlx::query(
                 "UPDATE grants SET refresh_lease_owner = $1, refresh_lease_until = $2 \
-                 WHERE id = $3 AND status = 'active' AND (refresh_lease_until IS NULL OR refresh_lease_until <= $4 OR refresh_lease_owner = $1)",
+                 WHERE id = $3 AND status IN ('active', 'revoke_failed') \
+                 AND (refresh_lease_until IS NULL OR refresh_lease_until <= $4 OR refresh_lease_owner = $1)",
             )
             .bind(owner)
             .bind(until)
@@ -95,7 +97,7 @@ impl Store {
     pub async fn renew_refresh_lease(&self, grant_id: &str, owner: &str, until: Millis) -> Result<bool, StoreError> {
         self.retrying(|| async move {
             let done = sqlx::query(
-                "UPDATE grants SET refresh_lease_until = $1 WHERE id = $2 AND refresh_lease_owner = $3 AND status = 'active'",
+                "UPDATE grants SET refresh_lease_until = $1 WHERE id = $2 AND refresh_lease_owner = $3 AND status IN ('active', 'revoke_failed')",
             )
             .bind(until)
             .bind(grant_id)
@@ -124,7 +126,8 @@ impl Store {
     /// one. This compare-and-swap, not the lease, guarantees a newer token pair is never
     /// overwritten by an older one. It also wins over a `needs_reauth` recorded for the same
     /// generation by a spent-token verdict ([`SPENT_TOKEN_REASONS`]): that verdict was about the
-    /// token this result replaces.
+    /// token this result replaces. A `revoke_failed` grant (refreshed so that its disconnect can
+    /// be retried with a live token) stays `revoke_failed` and unscheduled.
     pub async fn complete_refresh(
         &self,
         grant_id: &str,
@@ -136,11 +139,14 @@ impl Store {
             let mut tx = self.begin_write().await?;
             let done = sqlx::query(
                 "UPDATE grants SET access_token = $1, refresh_token = $2, expires_at = $3, api_base_url = COALESCE($4, api_base_url), \
-                 scopes = COALESCE($5, scopes), next_refresh_at = $6, refreshed_at = $7, updated_at = $7, refresh_failures = 0, \
+                 scopes = COALESCE($5, scopes), next_refresh_at = CASE WHEN status = 'revoke_failed' THEN NULL ELSE $6 END, \
+                 refreshed_at = $7, updated_at = $7, refresh_failures = 0, \
                  retry_at = NULL, last_error = NULL, refresh_lease_owner = NULL, refresh_lease_until = NULL, refresh_sends_in_doubt = 0, \
                  refresh_doubt_since = NULL, token_generation = token_generation + 1, refresh_rotates = CASE WHEN $8 = 1 THEN 1 ELSE refresh_rotates END, \
-                 status = 'active', status_reason = NULL \
-                 WHERE id = $9 AND token_generation = $10 AND (status = 'active' OR (status = 'needs_reauth' AND status_reason IN ($11, $12)))",
+                 status = CASE WHEN status = 'revoke_failed' THEN status ELSE 'active' END, \
+                 status_reason = CASE WHEN status = 'revoke_failed' THEN status_reason ELSE NULL END \
+                 WHERE id = $9 AND token_generation = $10 \
+                 AND (status IN ('active', 'revoke_failed') OR (status = 'needs_reauth' AND status_reason IN ($11, $12)))",
             )
             .bind(&tokens.access_token)
             .bind(&tokens.refresh_token)
@@ -174,7 +180,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let sql = format!(
             "UPDATE grants SET refresh_sends_in_doubt = $1, last_error = COALESCE($2, last_error), \
-             refresh_doubt_since = COALESCE(refresh_doubt_since, $3) WHERE id = $4 AND status = 'active' AND {}",
+             refresh_doubt_since = COALESCE(refresh_doubt_since, $3) WHERE id = $4 AND status IN ('active', 'revoke_failed') AND {}",
             hold.condition(5)
         );
         self.retrying(|| async {

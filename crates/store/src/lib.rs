@@ -34,7 +34,7 @@ pub use connect_sessions::{ConnectSessionRecord, SessionOutcome};
 pub use db::{Dialect, Store};
 pub use encryption_keys::{EncryptionKeyRecord, KeyState};
 pub use error::StoreError;
-pub use grant_lifecycle::{DueGrant, RefreshHold, RefreshedTokens};
+pub use grant_lifecycle::{DueGrant, RefreshHold, RefreshedTokens, SPENT_TOKEN_REASONS};
 pub use grants::{GrantFilter, GrantRecord};
 pub use managed_secrets::ManagedSecretRecord;
 pub use oauth_flows::OAuthFlowRecord;

@@ -18,7 +18,91 @@ connect_tests!(
     quirk_18_zoom_revoke_failing_halfway_is_completed_by_the_retry,
     quirk_08_dialpad_deauthorize_failure_keeps_the_grant_and_a_retry_revokes,
     quirk_24_aircall_webhook_deletion_failure_disables_nothing_and_a_retry_completes,
+    dialpad_expired_access_token_is_refreshed_and_the_deauthorize_retried,
+    dialpad_disconnect_of_a_dead_grant_is_revoked_once_the_refresh_proves_it,
+    dialpad_disconnect_without_a_fresh_token_stays_revoke_failed_and_a_retry_completes,
 );
+
+/// A Dialpad grant whose access token expired at Dialpad while the vault still holds it as
+/// fresh (the fake's clock moved on past the token's life, the vault's did not).
+async fn dialpad_grant_with_expired_access_token(env: &ConnectEnv) -> (String, String) {
+    env.configure_dialpad("production", None).await;
+    let grant_id = env.connect_ok("user-1", "dialpad-production").await;
+    let old_access = access_token(env, &grant_id).await;
+    env.fakes.control().advance(Duration::from_secs(2 * 3600));
+    assert!(!env.fakes.control().is_access_token_active(Provider::DialpadProduction, &old_access));
+    (grant_id, old_access)
+}
+
+fn dialpad_refreshes(env: &ConnectEnv) -> usize {
+    env.fakes
+        .control()
+        .token_requests(Provider::DialpadProduction)
+        .iter()
+        .filter(|r| r.grant_type == "refresh_token")
+        .count()
+}
+
+async fn dialpad_expired_access_token_is_refreshed_and_the_deauthorize_retried(env: ConnectEnv) {
+    let (grant_id, _) = dialpad_grant_with_expired_access_token(&env).await;
+    let (status, grant) = disconnect(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::OK, "{grant}");
+    assert_eq!(grant["status"], "revoked");
+    let control = env.fakes.control();
+    // The first deauthorize got 401 (nothing revoked), then one refresh, then a confirmed one.
+    assert_eq!(control.calls(Provider::DialpadProduction, Endpoint::Revoke), 2);
+    assert_eq!(dialpad_refreshes(&env), 1);
+    let refreshed = control
+        .token_requests(Provider::DialpadProduction)
+        .into_iter()
+        .filter(|r| r.grant_type == "refresh_token")
+        .next_back()
+        .unwrap();
+    assert_eq!(refreshed.outcome_status, 200);
+    let last_deauthorize = control
+        .requests(Host::DialpadProduction)
+        .into_iter()
+        .filter(|r| r.path == "/oauth2/deauthorize")
+        .next_back()
+        .unwrap();
+    let bearer = last_deauthorize.header("authorization").unwrap().trim_start_matches("Bearer ").to_owned();
+    assert!(!control.is_access_token_active(Provider::DialpadProduction, &bearer), "the new token was revoked");
+    // Dialpad holds nothing live for the grant any more: no refresh token of it works.
+    let zoe = tokenvault_fakes::FakeUser::default_for(Provider::DialpadProduction);
+    assert_eq!(control.revoke_all_for_user(Provider::DialpadProduction, &zoe.id), 0, "nothing was left to revoke");
+}
+
+async fn dialpad_disconnect_of_a_dead_grant_is_revoked_once_the_refresh_proves_it(env: ConnectEnv) {
+    let (grant_id, _) = dialpad_grant_with_expired_access_token(&env).await;
+    // The user removed the app at Dialpad: both tokens are dead there.
+    let user = tokenvault_fakes::FakeUser::default_for(Provider::DialpadProduction);
+    env.fakes.control().revoke_all_for_user(Provider::DialpadProduction, &user.id);
+    let (status, grant) = disconnect(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::OK, "{grant}");
+    assert_eq!((grant["status"].as_str(), grant["refreshable"].as_bool()), (Some("revoked"), Some(false)));
+    assert_eq!(dialpad_refreshes(&env), 1, "the refresh answered invalid_grant: proven dead");
+    assert_eq!(env.fakes.control().calls(Provider::DialpadProduction, Endpoint::Revoke), 1);
+}
+
+async fn dialpad_disconnect_without_a_fresh_token_stays_revoke_failed_and_a_retry_completes(env: ConnectEnv) {
+    let (grant_id, _) = dialpad_grant_with_expired_access_token(&env).await;
+    env.fakes.control().inject(Provider::DialpadProduction, Endpoint::Token, unavailable(), 1);
+    let (status, body) = disconnect(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(assert_error_shape(status, &body), "revoke_failed");
+    assert!(body["message"].as_str().unwrap().contains("refused the access token"), "{body}");
+    let grant = env.grant(&grant_id).await;
+    assert_eq!((grant["status"].as_str(), grant["refreshable"].as_bool()), (Some("revoke_failed"), Some(true)));
+    // The retry refreshes the revoke_failed grant, revokes with the new token, and only then says revoked.
+    env.vault.clock.advance(Duration::from_secs(3600));
+    let (status, grant) = disconnect(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::OK, "{grant}");
+    assert_eq!(grant["status"], "revoked");
+    // Two refreshes were sent; the fake logs only the one that reached its handler.
+    assert_eq!(env.fakes.control().calls(Provider::DialpadProduction, Endpoint::Token), 3, "exchange + 2 refreshes");
+    assert_eq!(dialpad_refreshes(&env), 1);
+    assert_eq!(env.fakes.control().calls(Provider::DialpadProduction, Endpoint::Revoke), 3);
+}
 
 fn unavailable() -> Fault {
     Fault::Status { status: 503, body: r#"{"error":"temporarily_unavailable"}"#.into(), retry_after: None }
