@@ -3,11 +3,19 @@
 //! Never a secret, token, body or query value (a proxied path is recorded with its query keys
 //! only).
 //!
-//! Writes are batched off the hot path: entries go to an in-memory channel and a writer task
-//! appends them in transactions of up to 500 rows. [`Vault::flush_audit`] waits until everything
-//! sent so far is stored; the binary calls it on shutdown so a clean stop loses nothing.
+//! Writes are batched: entries go to a bounded in-memory queue and one writer task appends them
+//! in transactions of up to 500 rows (group commit). A token handed out is audited durably: the
+//! caller waits until its row is committed before the token leaves the vault, and when the
+//! audit store cannot be written the retrieval fails closed with 503 `audit_unavailable`; so
+//! does every proxied call while the writer's last write failed. Other rows (proxied calls,
+//! failures, configuration changes) are not waited for: rows that could not be written are kept
+//! and written again once the database answers. What a crash (SIGKILL, power loss) can lose is
+//! therefore only rows of that kind still queued, at most the last few milliseconds of them;
+//! never the row of a token handed out. [`Vault::flush_audit`] waits until everything sent so
+//! far is stored; the binary calls it on shutdown so a clean stop loses nothing.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -162,44 +170,117 @@ impl AuditEntry {
     }
 }
 
+/// Rows waiting for the writer at most; a caller that must wait for its row waits for room.
+const QUEUE_CAPACITY: usize = 10_000;
+/// Rows kept for a later attempt while the database is down, at most (then the oldest go, loudly).
+const RETRY_CAPACITY: usize = 100_000;
+const BATCH_ROWS: usize = 500;
+
+/// Whether an audited action may go ahead: the row committed (durable), or at least the writer
+/// able to write.
+pub(crate) type Committed = oneshot::Sender<bool>;
+
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum AuditCommand {
-    Entry(AuditRecord),
+    Entry(AuditRecord, Option<Committed>),
     Flush(oneshot::Sender<()>),
 }
 
-/// Starts the writer task; returns the sender side.
-pub(crate) fn spawn_writer(store: Store) -> mpsc::UnboundedSender<AuditCommand> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<AuditCommand>();
-    tokio::spawn(async move {
-        let mut batch: Vec<AuditRecord> = Vec::new();
-        let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
-        while let Some(first) = rx.recv().await {
-            let mut next = Some(first);
-            while let Some(command) = next.take() {
-                match command {
-                    AuditCommand::Entry(record) => batch.push(record),
-                    AuditCommand::Flush(done) => waiting.push(done),
-                }
-                if batch.len() < 500 {
-                    next = rx.try_recv().ok();
-                }
-            }
-            if !batch.is_empty() {
-                if let Err(error) = store.append_audit(&batch).await {
-                    tracing::error!(error = %error, rows = batch.len(), "audit rows could not be written; retrying once");
-                    if let Err(error) = store.append_audit(&batch).await {
-                        tracing::error!(error = %error, rows = batch.len(), "audit rows lost");
+/// The writer's end as the rest of the vault sees it.
+#[derive(Clone)]
+pub(crate) struct AuditQueue {
+    tx: mpsc::Sender<AuditCommand>,
+    /// False while the last write failed: proxied calls and token retrievals fail closed.
+    healthy: Arc<AtomicBool>,
+}
+
+/// Starts the writer task; returns its queue.
+pub(crate) fn spawn_writer(store: Store) -> AuditQueue {
+    let (tx, rx) = mpsc::channel::<AuditCommand>(QUEUE_CAPACITY);
+    let healthy = Arc::new(AtomicBool::new(true));
+    tokio::spawn(run_writer(store, rx, healthy.clone()));
+    AuditQueue { tx, healthy }
+}
+
+async fn run_writer(store: Store, mut rx: mpsc::Receiver<AuditCommand>, healthy: Arc<AtomicBool>) {
+    let mut kept: Vec<AuditRecord> = Vec::new();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let first = if kept.is_empty() && healthy.load(Ordering::SeqCst) {
+            rx.recv().await
+        } else {
+            // Rows are waiting for the database, or it failed last time: try again after a
+            // pause, or with the next command.
+            match tokio::time::timeout(delay, rx.recv()).await {
+                Ok(command) => command,
+                Err(_) => {
+                    if kept.is_empty() && store.is_ready().await {
+                        healthy.store(true, Ordering::SeqCst);
                     }
+                    Some(AuditCommand::Flush(oneshot::channel().0))
                 }
-                batch.clear();
             }
-            for done in waiting.drain(..) {
-                let _ = done.send(());
+        };
+        let Some(first) = first else { break };
+        let mut batch: Vec<AuditRecord> = std::mem::take(&mut kept);
+        let mut durable: Vec<(usize, Committed)> = Vec::new();
+        let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+        let mut next = Some(first);
+        while let Some(command) = next.take() {
+            match command {
+                AuditCommand::Entry(record, committed) => {
+                    if let Some(committed) = committed {
+                        durable.push((batch.len(), committed));
+                    }
+                    batch.push(record);
+                }
+                AuditCommand::Flush(done) => waiting.push(done),
+            }
+            if batch.len() < BATCH_ROWS {
+                next = rx.try_recv().ok();
             }
         }
-    });
-    tx
+        if !batch.is_empty() {
+            match store.append_audit(&batch).await {
+                Ok(()) => {
+                    healthy.store(true, Ordering::SeqCst);
+                    delay = Duration::from_millis(100);
+                    for (_, committed) in durable {
+                        let _ = committed.send(true);
+                    }
+                }
+                Err(error) => {
+                    healthy.store(false, Ordering::SeqCst);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                    // The callers waiting for their rows fail closed (the token is not handed
+                    // out, so its row would be untrue); the rest is kept for the next attempt.
+                    let mut refused: Vec<usize> = durable.iter().map(|(i, _)| *i).collect();
+                    refused.sort_unstable();
+                    for (_, committed) in durable {
+                        let _ = committed.send(false);
+                    }
+                    kept = batch
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| refused.binary_search(i).is_err())
+                        .map(|(_, r)| r)
+                        .collect();
+                    if kept.len() > RETRY_CAPACITY {
+                        let dropped = kept.len() - RETRY_CAPACITY;
+                        kept.drain(..dropped);
+                        tracing::error!(dropped, "audit rows lost: the database has been unavailable too long");
+                    }
+                    tracing::error!(error = %error, kept = kept.len(), "audit rows could not be written; token retrieval and proxying are refused until they can");
+                }
+            }
+        }
+        for done in waiting.drain(..) {
+            let _ = done.send(());
+        }
+    }
+    if !kept.is_empty() && store.append_audit(&kept).await.is_err() {
+        tracing::error!(rows = kept.len(), "audit rows lost at shutdown: the database did not answer");
+    }
 }
 
 /// One audit event as the app reads it.
@@ -279,17 +360,55 @@ fn parse_time(field: &str, text: &str) -> Result<i64, ServiceError> {
 /// writes its row when the stream ends, after the handler returned).
 #[derive(Clone)]
 pub(crate) struct AuditSink {
-    tx: mpsc::UnboundedSender<AuditCommand>,
+    queue: AuditQueue,
     clock: Arc<dyn crate::Clock>,
 }
 
 impl AuditSink {
-    /// Stamps the entry with an id and the current time and queues it (non-blocking).
-    pub(crate) fn record(&self, entry: AuditEntry) {
+    fn stamp(&self, entry: AuditEntry) -> AuditRecord {
         let mut record = entry.record;
         record.id = IdKind::AuditEvent.generate();
         record.at = self.clock.now().as_millis();
-        let _ = self.tx.send(AuditCommand::Entry(record));
+        record
+    }
+
+    /// Queues the entry without waiting. A full queue (the database far behind) drops the row
+    /// loudly and marks the writer unhealthy, so token retrieval and proxying stop.
+    pub(crate) fn record(&self, entry: AuditEntry) {
+        let record = self.stamp(entry);
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.tx.try_send(AuditCommand::Entry(record, None)) {
+            self.queue.healthy.store(false, Ordering::SeqCst);
+            tracing::error!(
+                "audit queue full: an audit row was lost; token retrieval and proxying are refused until it drains"
+            );
+        }
+    }
+
+    /// Queues the entry and waits until it is committed; an error if it could not be.
+    pub(crate) async fn record_durably(&self, entry: AuditEntry) -> Result<(), ServiceError> {
+        let record = self.stamp(entry);
+        let (committed, outcome) = oneshot::channel();
+        let sent = self.queue.tx.send(AuditCommand::Entry(record, Some(committed))).await.is_ok();
+        match sent && outcome.await.unwrap_or(false) {
+            true => Ok(()),
+            false => Err(audit_unavailable()),
+        }
+    }
+
+    /// Refuses an audited action while rows cannot be written.
+    pub(crate) fn ensure_writable(&self) -> Result<(), ServiceError> {
+        match self.queue.healthy.load(Ordering::SeqCst) {
+            true => Ok(()),
+            false => Err(audit_unavailable()),
+        }
+    }
+}
+
+fn audit_unavailable() -> ServiceError {
+    ServiceError::Unavailable {
+        code: "audit_unavailable",
+        message: "the audit log cannot be written right now, so credentials are not used; retry shortly".into(),
+        retry_after_seconds: Some(1),
     }
 }
 
@@ -300,13 +419,13 @@ impl Vault {
     }
 
     pub(crate) fn audit_sink(&self) -> AuditSink {
-        AuditSink { tx: self.audit_tx.clone(), clock: self.clock.clone() }
+        AuditSink { queue: self.audit_queue.clone(), clock: self.clock.clone() }
     }
 
-    /// Waits until every audit entry recorded so far is stored.
+    /// Waits until every audit entry recorded so far is stored (or could not be, once).
     pub async fn flush_audit(&self) {
         let (done, wait) = oneshot::channel();
-        if self.audit_tx.send(AuditCommand::Flush(done)).is_ok() {
+        if self.audit_queue.tx.send(AuditCommand::Flush(done)).await.is_ok() {
             let _ = wait.await;
         }
     }

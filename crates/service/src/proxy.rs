@@ -204,6 +204,8 @@ impl Vault {
         let access = Access::Proxy { method: request.method.as_str(), path: &request.path };
         let decision = self.check_policies(&subject.scope(), access, context).await?;
         audit.allowed(decision);
+        // No credential is used while the audit log cannot record its use.
+        self.audit_sink().ensure_writable()?;
 
         let limits = &self.config.proxy_limits;
         let declared = content_length(&request.headers);

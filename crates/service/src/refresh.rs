@@ -86,9 +86,20 @@ impl Vault {
             Ok(decision) => (self.fresh_grant(grant.clone()).await, Some(decision)),
             Err(denied) => (Err(denied), None),
         };
-        let error = outcome.as_ref().err();
-        self.audit(crate::audit::AuditEntry::for_grant(&grant, "token.retrieved", error, decision, context));
-        self.access_token_of(&outcome?).await
+        let token = match outcome {
+            Ok(fresh) => self.access_token_of(&fresh).await,
+            Err(error) => Err(error),
+        };
+        let entry =
+            crate::audit::AuditEntry::for_grant(&grant, "token.retrieved", token.as_ref().err(), decision, context);
+        match token {
+            // The token leaves the vault only once its retrieval is on record.
+            Ok(token) => self.audit_sink().record_durably(entry).await.map(|()| token),
+            Err(error) => {
+                self.audit(entry);
+                Err(error)
+            }
+        }
     }
 
     /// The grant with a usable access token, refreshed first if needed.

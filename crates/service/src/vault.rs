@@ -74,7 +74,7 @@ pub struct Vault {
     /// Calls provider APIs for the proxy: no redirects, connection pooling.
     pub(crate) proxy_http: reqwest::Client,
     pub(crate) rate_buckets: crate::policies::RateBuckets,
-    pub(crate) audit_tx: tokio::sync::mpsc::UnboundedSender<crate::audit::AuditCommand>,
+    pub(crate) audit_queue: crate::audit::AuditQueue,
     /// This vault itself, for work that outlives a call (a refresh result still being stored).
     pub(crate) self_ref: std::sync::Weak<Vault>,
     /// Refresh results kept in memory until the database takes them.
@@ -128,7 +128,7 @@ impl Vault {
                 .build()
                 .expect("HTTP client builds"),
             rate_buckets: crate::policies::RateBuckets::default(),
-            audit_tx: crate::audit::spawn_writer(store_for_audit),
+            audit_queue: crate::audit::spawn_writer(store_for_audit),
         }))
     }
 

@@ -90,6 +90,15 @@ impl TestDatabase {
         cut
     }
 
+    /// Runs one statement on this database from a connection of its own (to break or mend
+    /// something behind the vault's back in a fault test).
+    pub async fn execute(&self, sql: &str) {
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self.url).await.expect("test connection");
+        conn.execute(sqlx::AssertSqlSafe(sql.to_owned())).await.expect("statement runs");
+        let _ = conn.close().await;
+    }
+
     /// A directory that lives as long as the database (SQLite only; for data-dir based tests).
     pub fn dir(&self) -> Option<PathBuf> {
         self.dir.as_ref().map(|d| d.path().to_owned())

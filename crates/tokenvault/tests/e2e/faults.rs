@@ -13,7 +13,10 @@ use tokenvault_fakes::{FakeUser, Provider};
 use crate::connect_env::ConnectEnv;
 use crate::connect_tests;
 
-connect_tests!(key_rotation_under_refresh_load_loses_no_grant);
+connect_tests!(
+    key_rotation_under_refresh_load_loses_no_grant,
+    an_unwritable_audit_log_stops_token_retrieval_and_proxying_until_it_mends,
+);
 
 /// Connects `n` grants of one provider, each for its own end user and provider account (one
 /// account connected by two end users would supersede the first grant, quirk 12).
@@ -396,4 +399,45 @@ mod killed_mid_refresh {
     async fn postgres_with_rotation_grace_every_grant_usable() {
         run(tokenvault_testkit::Backend::Postgres, true).await
     }
+}
+
+async fn an_unwritable_audit_log_stops_token_retrieval_and_proxying_until_it_mends(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let (status, _, _) = fetch_token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::OK);
+    let database = env.vault.database();
+    database.execute("ALTER TABLE audit_events RENAME TO audit_events_away").await;
+    // The token is not handed out: its retrieval could not be recorded.
+    let (status, body, retry_after) = fetch_token(&env, &grant_id).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(crate::support::assert_error_shape(status, &body), "audit_unavailable");
+    assert!(retry_after.is_some());
+    assert!(body.get("access_token").is_none());
+    // Nor is a call proxied: the provider never hears of it.
+    let calls = env.fakes.control().calls(Provider::Zoom, tokenvault_fakes::Endpoint::Api);
+    let (status, body) = env.api(Method::GET, &format!("/v1/proxy/{grant_id}/v2/users/me"), None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(crate::support::assert_error_shape(status, &body), "audit_unavailable");
+    assert_eq!(env.fakes.control().calls(Provider::Zoom, tokenvault_fakes::Endpoint::Api), calls);
+    // Mended: both work again, and the kept rows (the refused calls) are written.
+    database.execute("ALTER TABLE audit_events_away RENAME TO audit_events").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body, _) = fetch_token(&env, &grant_id).await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never recovered: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, body) = env.api(Method::GET, &format!("/v1/proxy/{grant_id}/v2/users/me"), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, page) = env.api(Method::GET, &format!("/v1/audit?grant_id={grant_id}&limit=1000"), None).await;
+    let rows = page["data"].as_array().unwrap();
+    let count =
+        |action: &str, outcome: &str| rows.iter().filter(|r| r["action"] == action && r["outcome"] == outcome).count();
+    assert!(count("token.retrieved", "success") >= 2, "{page}");
+    assert_eq!(count("proxy.request", "success"), 1, "{page}");
+    assert!(count("proxy.request", "failure") >= 1, "the refused call was recorded once the log mended: {page}");
 }
