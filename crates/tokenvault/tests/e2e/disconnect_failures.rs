@@ -55,16 +55,11 @@ async fn dialpad_expired_access_token_is_refreshed_and_the_deauthorize_retried(e
     let refreshed = control
         .token_requests(Provider::DialpadProduction)
         .into_iter()
-        .filter(|r| r.grant_type == "refresh_token")
-        .next_back()
+        .rfind(|r| r.grant_type == "refresh_token")
         .unwrap();
     assert_eq!(refreshed.outcome_status, 200);
-    let last_deauthorize = control
-        .requests(Host::DialpadProduction)
-        .into_iter()
-        .filter(|r| r.path == "/oauth2/deauthorize")
-        .next_back()
-        .unwrap();
+    let last_deauthorize =
+        control.requests(Host::DialpadProduction).into_iter().rfind(|r| r.path == "/oauth2/deauthorize").unwrap();
     let bearer = last_deauthorize.header("authorization").unwrap().trim_start_matches("Bearer ").to_owned();
     assert!(!control.is_access_token_active(Provider::DialpadProduction, &bearer), "the new token was revoked");
     // Dialpad holds nothing live for the grant any more: no refresh token of it works.
