@@ -106,7 +106,7 @@ fn upstream_timeout() -> ServiceError {
 /// the request body grew over the limit, no answer in time, or no connection.
 fn send_failure(error: &reqwest::Error, meter: &BodyMeter) -> ServiceError {
     if let Some(denied) = tokenvault_providers::EgressDenied::find(error) {
-        crate::egress::refused_call(&denied.to_string())
+        crate::egress::refused_call(&format!("the call was not sent: {denied}"))
     } else if meter.over_limit() {
         request_too_large()
     } else if error.is_timeout() {
@@ -252,7 +252,8 @@ impl Vault {
         }
         let url = upstream_url(&target.base, &request.path, request.query.as_deref())?;
         audit.upstream(&url);
-        self.check_dial(&url).map_err(|denied| crate::egress::refused_call(&denied.to_string()))?;
+        self.check_dial(&url)
+            .map_err(|denied| crate::egress::refused_call(&format!("the call was not sent: {denied}")))?;
         let mut renewed: Option<Credential> = None;
         let mut retried = false;
         loop {

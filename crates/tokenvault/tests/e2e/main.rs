@@ -10,6 +10,7 @@ mod webhooks;
 mod audit;
 mod connect;
 mod connect_more;
+mod egress;
 mod foundation;
 mod keys;
 mod lifecycle;
