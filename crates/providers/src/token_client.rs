@@ -97,3 +97,37 @@ impl ProviderHttp {
         token_response::parse(provider, &body, now_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::EgressPolicy;
+
+    fn tokens_with_api_base(base: &str) -> TokenSet {
+        TokenSet {
+            access_token: SecretString::from("a".to_owned()),
+            refresh_token: None,
+            token_type: "bearer".into(),
+            expires_at_ms: None,
+            scope: None,
+            api_base_url: Some(base.into()),
+            expiry_note: None,
+        }
+    }
+
+    /// A per-grant API base (Zoom's `api_url`) that is an IP literal in a refused range is
+    /// caught when the token response is read; a name is left to the resolver at dial time.
+    #[test]
+    fn a_refused_ip_literal_api_base_is_caught() {
+        let guarded = ProviderHttp::new(Duration::from_secs(1), EgressPolicy::guarded());
+        for refused in ["https://10.0.0.1", "https://[::ffff:169.254.169.254]/v2", "http://127.0.0.1:9000"] {
+            let denied = guarded.refused_api_base(&tokens_with_api_base(refused));
+            assert!(denied.is_some(), "{refused}");
+        }
+        assert!(guarded.refused_api_base(&tokens_with_api_base("https://eu01api-www4local.zoom.us")).is_none());
+        let allowed = ProviderHttp::new(Duration::from_secs(1), EgressPolicy::unrestricted());
+        assert!(allowed.refused_api_base(&tokens_with_api_base("http://127.0.0.1:9000")).is_none());
+    }
+}
