@@ -22,6 +22,10 @@ pub enum ProviderError {
     Protocol(String),
     #[error("provider configuration error: {0}")]
     Config(String),
+    /// The vault's egress guard refused the provider's address (loopback, private, link-local,
+    /// ...); nothing was sent. Retrying does not help until an operator allows the destination.
+    #[error("the egress guard refused the provider's address: {0}")]
+    DestinationNotAllowed(String),
 }
 
 impl ProviderError {

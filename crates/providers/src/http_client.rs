@@ -1,43 +1,52 @@
-//! The HTTP client for provider calls: timeouts, no redirects, and failure classification.
+//! The HTTP client for provider calls: timeouts, no redirects, the egress guard, and failure
+//! classification.
 
 use std::time::Duration;
 
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 
+use crate::egress::{EgressDenied, EgressPolicy};
 use crate::error::{ProviderError, sanitize};
 
 /// Talks to providers. Cheap to clone (one shared connection pool).
 #[derive(Debug, Clone)]
 pub struct ProviderHttp {
     pub(crate) client: reqwest::Client,
+    pub(crate) egress: EgressPolicy,
 }
 
 impl Default for ProviderHttp {
     fn default() -> Self {
-        Self::new(Duration::from_secs(15))
+        Self::new(Duration::from_secs(15), EgressPolicy::default())
     }
 }
 
 impl ProviderHttp {
     /// Redirects are never followed: a token or code must not travel to wherever a provider (or
-    /// an attacker in its place) points.
-    pub fn new(timeout: Duration) -> Self {
-        let client = reqwest::Client::builder()
+    /// an attacker in its place) points. Every destination passes `egress`.
+    pub fn new(timeout: Duration, egress: EgressPolicy) -> Self {
+        let client = egress
+            .client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .timeout(timeout)
             .user_agent(concat!("tokenvault/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("HTTP client builds");
-        Self { client }
+        Self { client, egress }
     }
 
-    /// Sends a request. A failure before the request left (connect) is `Transient`; after it
-    /// left (timeout, reset, truncated response) it is `ResponseLost`, because the provider may
-    /// have acted on it.
+    /// Sends a request. A destination the egress guard refuses is `DestinationNotAllowed`
+    /// (nothing was sent); another failure before the request left (connect) is `Transient`;
+    /// after it left (timeout, reset, truncated response) it is `ResponseLost`, because the
+    /// provider may have acted on it.
     pub(crate) async fn send(&self, request: RequestBuilder) -> Result<Response, ProviderError> {
-        request.send().await.map_err(classify_transport)
+        let (client, request) = request.build_split();
+        let request =
+            request.map_err(|_| ProviderError::Config("the request to the provider could not be built".into()))?;
+        self.egress.check_url(request.url()).map_err(refused)?;
+        client.execute(request).await.map_err(classify_transport)
     }
 
     /// Reads a JSON body, classifying a lost body as `ResponseLost`.
@@ -47,8 +56,14 @@ impl ProviderHttp {
     }
 }
 
+pub(crate) fn refused(denied: EgressDenied) -> ProviderError {
+    ProviderError::DestinationNotAllowed(denied.to_string())
+}
+
 pub(crate) fn classify_transport(err: reqwest::Error) -> ProviderError {
-    if err.is_connect() {
+    if let Some(denied) = EgressDenied::find(&err) {
+        refused(denied.clone())
+    } else if err.is_connect() {
         ProviderError::Transient { reason: "connection failed".into(), retry_after: None }
     } else if err.is_timeout() {
         ProviderError::ResponseLost { reason: "timed out waiting for the response".into() }

@@ -5,6 +5,8 @@
 //! `expires_in`, refresh and revocation styles, and where the account identity sits in the
 //! "who am I" response. An operator may add or override definitions from a directory; that is
 //! also the only way the vault ever reaches a non-production host (such as the test fakes).
+//! Every outbound call, here and in the service layer, goes through the egress guard
+//! ([`EgressPolicy`]), which keeps the vault from calling into its own network.
 //!
 //! The token client is ours rather than a generic OAuth crate's, because the providers' quirks
 //! (JSON token bodies, epoch `expires_in`, missing `token_type`, rotating refresh tokens whose
@@ -14,6 +16,7 @@ mod catalog;
 mod client_auth;
 mod definition;
 mod discovery;
+mod egress;
 mod error;
 mod expiry;
 mod http_client;
@@ -31,6 +34,7 @@ pub use definition::{
     RefreshStyle, RevokeStyle, ScopeOption, ScopePolicy, ScopeStyle, TokenEncoding,
 };
 pub use discovery::{DiscoveredProvider, discover};
+pub use egress::{AddressClass, EgressDenied, EgressPolicy, IpNet, Refusal, classify, parse_cidr};
 pub use error::ProviderError;
 pub use http_client::ProviderHttp;
 pub use identity::Identity;

@@ -12,7 +12,6 @@ use tokenvault_crypto::SealContext;
 use tokenvault_store::{GrantRecord, WebhookDeliveryRecord, WebhookEndpointRecord};
 
 use crate::standard_webhooks::{new_secret, sign};
-use crate::urls::parse_browser_url;
 use crate::{IdKind, ServiceError, Timestamp, Vault};
 
 /// Every event type; `grant.refreshed` and `provider.event` are sent only when asked for.
@@ -26,7 +25,8 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookEndpointInput {
-    /// HTTPS URL (http only for localhost).
+    /// HTTPS URL (http only for localhost; never a loopback, private or link-local address
+    /// unless the operator allows it).
     pub url: String,
     /// Event types to receive; default: connected, needs_reauth, revoked.
     #[serde(default)]
@@ -88,6 +88,19 @@ impl From<WebhookDeliveryRecord> for WebhookDeliveryView {
     }
 }
 
+/// Why a delivery attempt got no answer.
+enum Undelivered {
+    /// The egress guard refused the endpoint's address; nothing was sent.
+    Refused(tokenvault_providers::EgressDenied),
+    Transport(reqwest::Error),
+    Failed(String),
+}
+
+/// The delivery log's `last_error` for a destination the egress guard refused.
+fn refused_delivery(denied: &tokenvault_providers::EgressDenied) -> String {
+    format!("destination_not_allowed: {denied} (refused by the egress guard; nothing was sent)")
+}
+
 /// What one delivery pass did.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
 pub struct DeliveryReport {
@@ -114,7 +127,7 @@ impl Vault {
         input: WebhookEndpointInput,
         context: &crate::CallContext,
     ) -> Result<WebhookEndpointView, ServiceError> {
-        let url = parse_browser_url("url", &input.url)?;
+        let url = self.parse_called_url("url", &input.url).await?;
         let events = match input.events {
             None => DEFAULT_EVENT_TYPES.iter().map(|e| e.to_string()).collect(),
             Some(events) => {
@@ -285,16 +298,23 @@ impl Vault {
         let secret = String::from_utf8_lossy(&secret).into_owned();
         let timestamp = self.now().as_unix_seconds();
         let signature = sign(&secret, &delivery.message_id, timestamp, &delivery.payload);
-        let sent = self
-            .webhook_http
-            .post(&endpoint.url)
-            .header("content-type", "application/json")
-            .header("webhook-id", &delivery.message_id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(delivery.payload.clone())
-            .send()
-            .await;
+        let sent = match url::Url::parse(&endpoint.url) {
+            Err(_) => Err(Undelivered::Failed("the endpoint URL does not parse".into())),
+            Ok(url) => match self.check_dial(&url) {
+                Err(denied) => Err(Undelivered::Refused(denied)),
+                Ok(()) => self
+                    .webhook_http
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("webhook-id", &delivery.message_id)
+                    .header("webhook-timestamp", timestamp.to_string())
+                    .header("webhook-signature", signature)
+                    .body(delivery.payload.clone())
+                    .send()
+                    .await
+                    .map_err(Undelivered::Transport),
+            },
+        };
         let now = self.now().as_millis();
         let (status, error) = match sent {
             Ok(response) if response.status().is_success() => {
@@ -313,9 +333,14 @@ impl Vault {
             Ok(response) => {
                 (Some(i64::from(response.status().as_u16())), format!("HTTP {}", response.status().as_u16()))
             }
-            Err(err) if err.is_timeout() => (None, "timed out".to_owned()),
-            Err(err) if err.is_connect() => (None, "connection failed".to_owned()),
-            Err(_) => (None, "request failed".to_owned()),
+            Err(Undelivered::Refused(denied)) => (None, refused_delivery(&denied)),
+            Err(Undelivered::Transport(err)) => match tokenvault_providers::EgressDenied::find(&err) {
+                Some(denied) => (None, refused_delivery(denied)),
+                None if err.is_timeout() => (None, "timed out".to_owned()),
+                None if err.is_connect() => (None, "connection failed".to_owned()),
+                None => (None, "request failed".to_owned()),
+            },
+            Err(Undelivered::Failed(why)) => (None, why),
         };
         let attempt = delivery.attempts as usize;
         match RETRY_DELAYS.get(attempt) {

@@ -210,7 +210,11 @@ impl Vault {
             .fetch_identity(&provider, &tokens.access_token, tokens.api_base_url.as_deref())
             .await
             .map_err(|e| {
-                FlowFailure::new("identity_failed", format!("the vault could not read the connected account: {e}"))
+                let code = match e {
+                    ProviderError::DestinationNotAllowed(_) => "destination_not_allowed",
+                    _ => "identity_failed",
+                };
+                FlowFailure::new(code, format!("the vault could not read the connected account: {e}"))
             })?;
         let connection = crate::grants::NewConnection { config: &config, provider: &provider, identity, tokens };
         match session {
@@ -364,6 +368,7 @@ impl FlowFailure {
                 "provider_configuration_error",
                 format!("the provider refused the code exchange: {description}"),
             ),
+            ProviderError::DestinationNotAllowed(_) => Self::new("destination_not_allowed", err.to_string()),
             ProviderError::Transient { .. } | ProviderError::ResponseLost { .. } => Self::new(
                 "provider_unavailable",
                 "the provider did not answer the code exchange; start the connection again",

@@ -147,6 +147,9 @@ impl Vault {
                     ),
                 });
             }
+            Err(error @ tokenvault_providers::ProviderError::DestinationNotAllowed(_)) => {
+                return Err(crate::egress::refused_call(&format!("the provider could not be asked: {error}")));
+            }
             Err(error) => {
                 return Err(ServiceError::Unavailable {
                     code: "provider_unavailable",

@@ -13,6 +13,7 @@ mod clock;
 mod connect_sessions;
 mod context;
 mod disconnect;
+mod egress;
 mod error;
 mod grants;
 mod ids;

@@ -30,8 +30,9 @@ pub struct ManagedSecretInput {
     pub username: Option<String>,
     /// The secret (token, API key or password). Write-only.
     pub secret: SecretString,
-    /// The only base URLs it may be sent to (https; http only for localhost). The proxy uses the
-    /// first unless the call names another with the `x-tokenvault-base-url` header.
+    /// The only base URLs it may be sent to (https; http only for localhost; never a loopback,
+    /// private or link-local address unless the operator allows it). The proxy uses the first
+    /// unless the call names another with the `x-tokenvault-base-url` header.
     pub base_urls: Vec<String>,
 }
 
@@ -182,13 +183,11 @@ impl Vault {
         if input.base_urls.is_empty() || input.base_urls.len() > 10 {
             return Err(invalid("give 1-10 `base_urls`"));
         }
-        let base_urls = input
-            .base_urls
-            .iter()
-            .map(|u| {
-                crate::urls::parse_browser_url("base_urls", u).map(|u| u.as_str().trim_end_matches('/').to_owned())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut base_urls = Vec::with_capacity(input.base_urls.len());
+        for text in &input.base_urls {
+            let url = self.parse_called_url("base_urls", text).await?;
+            base_urls.push(url.as_str().trim_end_matches('/').to_owned());
+        }
         let sealed = self.keys.seal(&SealContext::new("managed_secrets", id, "secret"), secret.as_bytes()).await?;
         Ok(ManagedSecretRecord {
             id: id.to_owned(),

@@ -4,7 +4,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tokenvault_crypto::SealContext;
 use tokenvault_providers::{
-    ClientCredentials, CustomEndpoints, InboundWebhooks, ProviderDefinition, ResolvedProvider, discover,
+    ClientCredentials, CustomEndpoints, InboundWebhooks, ProviderDefinition, ProviderError, ResolvedProvider, discover,
 };
 use tokenvault_store::ProviderConfigRecord;
 
@@ -266,9 +266,15 @@ impl Vault {
         let custom = if definition.configured_endpoints {
             let mut endpoints = match (input.issuer, input.endpoints) {
                 (Some(issuer), None) => {
+                    if let Ok(url) = url::Url::parse(&issuer) {
+                        self.check_destination("issuer", &url).await?;
+                    }
                     discover(&self.provider_http, &issuer)
                         .await
-                        .map_err(|e| ServiceError::invalid("discovery_failed", e.to_string()))?
+                        .map_err(|e| match e {
+                            ProviderError::DestinationNotAllowed(_) => crate::egress::refused_input("issuer", &e),
+                            other => ServiceError::invalid("discovery_failed", other.to_string()),
+                        })?
                         .endpoints
                 }
                 (None, Some(endpoints)) => endpoints,
@@ -282,6 +288,7 @@ impl Vault {
             if input.api_base_url.is_some() {
                 endpoints.api_base_url = input.api_base_url;
             }
+            self.check_endpoint_destinations(&endpoints).await?;
             Some(endpoints)
         } else {
             if input.issuer.is_some() || input.endpoints.is_some() || input.api_base_url.is_some() {
@@ -318,6 +325,24 @@ impl Vault {
             webhook_secret,
             provider_webhook_events,
         })
+    }
+
+    /// Refuses a custom provider whose endpoints the vault calls (token, revocation, userinfo,
+    /// API base) are at addresses the egress guard refuses. The authorization endpoint is not
+    /// checked: only the user's browser goes there, never the vault.
+    async fn check_endpoint_destinations(&self, endpoints: &CustomEndpoints) -> Result<(), ServiceError> {
+        let called = [
+            ("endpoints.token_url", Some(&endpoints.token_url)),
+            ("endpoints.revoke_url", endpoints.revoke_url.as_ref()),
+            ("endpoints.userinfo_url", endpoints.userinfo_url.as_ref()),
+            ("api_base_url", endpoints.api_base_url.as_ref()),
+        ];
+        for (field, url) in called {
+            if let Some(url) = url {
+                self.check_destination(field, url).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Validates the provider-webhook settings, which only some providers have.

@@ -5,7 +5,8 @@
 //! (`//`, `\`, dot segments, encoded `/`, `\` or `.`, a leading `@`); the caller's
 //! `Authorization`, cookies and hop-by-hop headers are never forwarded (see `proxy_headers`);
 //! the token goes only in the `Authorization` header; redirects are never followed, and a
-//! redirect to another origin is refused. Policies are checked before anything touches the
+//! redirect to another origin is refused; the egress guard refuses a loopback, private or
+//! link-local upstream address (502 `destination_not_allowed`), judged when it is dialled. Policies are checked before anything touches the
 //! provider (no refresh for a call that will be denied). Bodies stream both ways; a request body
 //! up to 64 KiB is kept so that a 401 can be answered by one refresh and one replay. Every call,
 //! including one stopped early, leaves one `proxy.request` audit row (see `proxy_audit`).
@@ -98,6 +99,24 @@ fn upstream_timeout() -> ServiceError {
         status: 504,
         code: "upstream_timeout",
         message: "the provider did not answer in time".into(),
+    }
+}
+
+/// Why a proxied request got no answer: the egress guard refused the address (nothing was sent),
+/// the request body grew over the limit, no answer in time, or no connection.
+fn send_failure(error: &reqwest::Error, meter: &BodyMeter) -> ServiceError {
+    if let Some(denied) = tokenvault_providers::EgressDenied::find(error) {
+        crate::egress::refused_call(&format!("the call was not sent: {denied}"))
+    } else if meter.over_limit() {
+        request_too_large()
+    } else if error.is_timeout() {
+        upstream_timeout()
+    } else {
+        ServiceError::Unavailable {
+            code: "upstream_unavailable",
+            message: "the provider could not be reached".into(),
+            retry_after_seconds: Some(2),
+        }
     }
 }
 
@@ -235,6 +254,8 @@ impl Vault {
         }
         let url = upstream_url(&target.base, &request.path, request.query.as_deref())?;
         audit.upstream(&url);
+        self.check_dial(&url)
+            .map_err(|denied| crate::egress::refused_call(&format!("the call was not sent: {denied}")))?;
         let mut renewed: Option<Credential> = None;
         let mut retried = false;
         loop {
@@ -242,15 +263,7 @@ impl Vault {
             let upstream = renewed.as_ref().unwrap_or(&target.credential).apply(upstream).body(body.next_attempt());
             let response = match tokio::time::timeout(limits.response_timeout, upstream.send()).await {
                 Err(_) => return Err(upstream_timeout()),
-                Ok(Err(_)) if meter.over_limit() => return Err(request_too_large()),
-                Ok(Err(error)) if error.is_timeout() => return Err(upstream_timeout()),
-                Ok(Err(_)) => {
-                    return Err(ServiceError::Unavailable {
-                        code: "upstream_unavailable",
-                        message: "the provider could not be reached".into(),
-                        retry_after_seconds: Some(2),
-                    });
-                }
+                Ok(Err(error)) => return Err(send_failure(&error, meter)),
                 Ok(Ok(response)) => response,
             };
             let status = response.status();

@@ -116,6 +116,11 @@ impl Vault {
             if let RefreshOutcome::RetryLater { retry_at } = outcome
                 && self.is_expired(&grant)
             {
+                if grant.last_error.as_deref() == Some(DESTINATION_NOT_ALLOWED) {
+                    return Err(crate::egress::refused_call(
+                        "the provider's token endpoint is at an address the egress guard refuses, so this grant cannot be refreshed",
+                    ));
+                }
                 let wait = ((retry_at - self.now().as_millis()).max(1000) + 999) / 1000;
                 return Err(ServiceError::Unavailable {
                     code: "provider_unavailable",
@@ -432,6 +437,9 @@ fn ensure_usable(grant: &GrantRecord) -> Result<(), ServiceError> {
     }
 }
 
+/// `last_error` of a grant whose token endpoint the egress guard refused.
+const DESTINATION_NOT_ALLOWED: &str = "destination_not_allowed";
+
 /// A short machine-readable name for a refresh failure (stored as `last_error`).
 fn error_code(error: &ProviderError) -> &'static str {
     match error {
@@ -443,5 +451,6 @@ fn error_code(error: &ProviderError) -> &'static str {
         ProviderError::ResponseLost { .. } => "response_lost",
         ProviderError::Protocol(_) => "protocol_error",
         ProviderError::Config(_) => "configuration_error",
+        ProviderError::DestinationNotAllowed(_) => DESTINATION_NOT_ALLOWED,
     }
 }

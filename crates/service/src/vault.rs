@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use tokenvault_crypto::MasterKey;
-use tokenvault_providers::{Catalog, ProviderHttp};
+use tokenvault_providers::{Catalog, EgressPolicy, ProviderHttp};
 use tokenvault_store::Store;
 use url::Url;
 
@@ -38,6 +38,9 @@ pub struct VaultConfig {
     pub proxy_limits: crate::ProxyLimits,
     /// Audit rows older than this are deleted (hourly, and by [`Vault::purge_expired_audit`]).
     pub audit_retention: Duration,
+    /// Which destination addresses outbound calls (providers, proxy, app webhooks) may reach;
+    /// the default refuses loopback, private and link-local ones.
+    pub egress: EgressPolicy,
 }
 
 impl Default for VaultConfig {
@@ -54,6 +57,7 @@ impl Default for VaultConfig {
             refresh_concurrency_per_provider: 4,
             proxy_limits: crate::ProxyLimits::default(),
             audit_retention: Duration::from_secs(365 * 86_400),
+            egress: EgressPolicy::default(),
         }
     }
 }
@@ -69,9 +73,9 @@ pub struct Vault {
     pub(crate) refresh_limits: RefreshLimits,
     /// Names this process as a lease holder.
     pub(crate) instance_id: String,
-    /// Sends app webhooks: no redirects, short timeout.
+    /// Sends app webhooks: no redirects, short timeout, the egress guard.
     pub(crate) webhook_http: reqwest::Client,
-    /// Calls provider APIs for the proxy: no redirects, connection pooling.
+    /// Calls provider APIs for the proxy: no redirects, connection pooling, the egress guard.
     pub(crate) proxy_http: reqwest::Client,
     pub(crate) rate_buckets: crate::policies::RateBuckets,
     pub(crate) audit_queue: crate::audit::AuditQueue,
@@ -102,6 +106,7 @@ impl Vault {
         let keys = KeyManager::load(store.clone(), master_key, clock.clone(), config.key_cache_ttl).await?;
         let refresh_limits = RefreshLimits::new(config.refresh_concurrency_per_provider);
         let store_for_audit = store.clone();
+        let egress = config.egress.clone();
         Ok(Arc::new_cyclic(|self_ref| Vault {
             self_ref: self_ref.clone(),
             pending_refreshes: Default::default(),
@@ -110,18 +115,20 @@ impl Vault {
             clock,
             keys,
             config,
-            provider_http: ProviderHttp::default(),
+            provider_http: ProviderHttp::new(Duration::from_secs(15), egress.clone()),
             refresh_locks: KeyedLocks::default(),
             refresh_limits,
             instance_id: format!("vault-{}", uuid::Uuid::new_v4().simple()),
-            webhook_http: reqwest::Client::builder()
+            webhook_http: egress
+                .client_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(Duration::from_secs(5))
                 .timeout(Duration::from_secs(10))
                 .user_agent(concat!("tokenvault-webhooks/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .expect("HTTP client builds"),
-            proxy_http: reqwest::Client::builder()
+            proxy_http: egress
+                .client_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(Duration::from_secs(5))
                 .user_agent(concat!("tokenvault-proxy/", env!("CARGO_PKG_VERSION")))

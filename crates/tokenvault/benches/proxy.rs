@@ -64,6 +64,8 @@ async fn main() -> anyhow::Result<()> {
         key_cache_ttl: Duration::from_secs(5),
         audit_retention: Duration::from_secs(86_400),
         proxy_limits: Default::default(),
+        // The fake providers listen on loopback, which the egress guard refuses by default.
+        egress: tokenvault_providers::EgressPolicy::unrestricted(),
         refresh: RefreshSettings {
             interval: None,
             webhook_interval: None,

@@ -112,6 +112,7 @@ async fn open_vault_at(settings: &Settings, clock: Arc<dyn Clock>, public_url: u
         refresh_concurrency_per_provider: settings.refresh.concurrency_per_provider,
         proxy_limits: settings.proxy_limits.clone(),
         audit_retention: settings.audit_retention,
+        egress: settings.egress.clone(),
         ..VaultConfig::default()
     };
     Ok(Vault::open(store, master_key, clock, config).await?)

@@ -117,6 +117,26 @@ pub struct ServeArgs {
     /// Longest pause, in seconds, between two pieces of a proxied response body (default 60).
     #[arg(long, env = "TOKENVAULT_PROXY_IDLE_TIMEOUT_SECONDS", value_name = "SECONDS")]
     pub proxy_idle_timeout_seconds: Option<u64>,
+    /// Let outbound calls (providers, proxy, app webhooks) reach loopback, private and link-local
+    /// addresses, e.g. providers running on this machine. Off by default: such destinations are refused.
+    #[arg(
+        long,
+        env = "TOKENVAULT_ALLOW_PRIVATE_EGRESS",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub allow_private_egress: Option<bool>,
+    /// A range outbound calls may reach although it is not public, e.g. an internal identity
+    /// provider's network (repeatable; the environment variable takes a comma-separated list).
+    #[arg(
+        long = "egress-allow-cidr",
+        env = "TOKENVAULT_EGRESS_ALLOW_CIDRS",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    pub egress_allow_cidrs: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -74,6 +74,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let app = Application::build(settings, Arc::new(SystemClock)).await?;
+    if settings.egress.allows_private() {
+        tracing::warn!(
+            "egress guard off (--allow-private-egress): outbound calls may reach loopback, private and link-local addresses"
+        );
+    } else if !settings.egress.allowed_cidrs().is_empty() {
+        let ranges: Vec<String> = settings.egress.allowed_cidrs().iter().map(ToString::to_string).collect();
+        tracing::info!(allowed = %ranges.join(","), "egress guard on, with allowed ranges");
+    }
     tracing::info!(address = %app.addr(), database = if settings.uses_embedded_database() { "sqlite" } else { "postgres" }, "tokenvault listening");
     eprintln!("tokenvault listening on http://{}", app.addr());
     app.run_until(shutdown_signal()).await.context("server failed")?;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use secrecy::SecretString;
 use serde::Deserialize;
+use tokenvault_providers::{EgressPolicy, parse_cidr};
 
 use crate::cli::{GlobalArgs, LogFormat, ServeArgs};
 
@@ -27,6 +28,8 @@ pub struct Settings {
     pub audit_retention: std::time::Duration,
     /// Size and time limits of proxied calls.
     pub proxy_limits: tokenvault_service::ProxyLimits,
+    /// Which addresses outbound calls may reach (default: public ones only).
+    pub egress: EgressPolicy,
 }
 
 /// Token lifecycle settings.
@@ -65,6 +68,8 @@ struct FileSettings {
     proxy_max_response_bytes: Option<u64>,
     proxy_response_timeout_seconds: Option<u64>,
     proxy_idle_timeout_seconds: Option<u64>,
+    allow_private_egress: Option<bool>,
+    egress_allow_cidrs: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -106,7 +111,20 @@ impl Settings {
                 proxy_defaults.idle_timeout,
             ),
         };
+        let cidrs = if serve.egress_allow_cidrs.is_empty() {
+            file.egress_allow_cidrs.unwrap_or_default()
+        } else {
+            serve.egress_allow_cidrs.clone()
+        };
+        let allowed = cidrs
+            .iter()
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| parse_cidr(c).map_err(|why| anyhow::anyhow!("egress allowlist: {why}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let egress =
+            EgressPolicy::new(serve.allow_private_egress.or(file.allow_private_egress).unwrap_or(false), allowed);
         Ok(Settings {
+            egress,
             proxy_limits,
             listen: serve
                 .listen
@@ -196,6 +214,55 @@ mod tests {
         let err = Settings::resolve(&global, &ServeArgs::default()).unwrap_err().to_string();
         assert!(!err.contains("super-secret"), "{err}");
         assert!(err.contains("invalid"), "{err}");
+    }
+
+    #[test]
+    fn the_egress_guard_is_on_unless_allowed_and_flags_win_over_the_file() {
+        let defaults = Settings::resolve(&GlobalArgs::default(), &ServeArgs::default()).unwrap();
+        assert_eq!(defaults.egress, EgressPolicy::guarded());
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tv.toml");
+        std::fs::write(&path, "allow_private_egress = true\negress_allow_cidrs = [\"10.1.0.0/16\", \"fd00::/8\"]\n")
+            .unwrap();
+        let global = GlobalArgs { config: Some(path), ..Default::default() };
+        let from_file = Settings::resolve(&global, &ServeArgs::default()).unwrap();
+        assert!(from_file.egress.allows_private());
+        assert_eq!(from_file.egress.allowed_cidrs().len(), 2);
+
+        let serve = ServeArgs {
+            allow_private_egress: Some(false),
+            egress_allow_cidrs: vec!["127.0.0.0/8".into()],
+            ..Default::default()
+        };
+        let flagged = Settings::resolve(&global, &serve).unwrap();
+        assert!(!flagged.egress.allows_private());
+        assert_eq!(flagged.egress.allowed_cidrs().iter().map(ToString::to_string).collect::<Vec<_>>(), ["127.0.0.0/8"]);
+
+        let bad = ServeArgs { egress_allow_cidrs: vec!["10.0.0.0/33".into()], ..Default::default() };
+        let err = Settings::resolve(&GlobalArgs::default(), &bad).unwrap_err().to_string();
+        assert!(err.contains("10.0.0.0/33"), "{err}");
+    }
+
+    #[test]
+    fn egress_flags_parse_from_the_command_line() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "tokenvault",
+            "serve",
+            "--allow-private-egress",
+            "--egress-allow-cidr",
+            "10.1.0.0/16",
+            "--egress-allow-cidr",
+            "10.2.0.0/16,10.3.0.0/16",
+        ])
+        .unwrap();
+        let crate::cli::Command::Serve(serve) = cli.command else { panic!("serve") };
+        assert_eq!(serve.allow_private_egress, Some(true));
+        assert_eq!(serve.egress_allow_cidrs, ["10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16"]);
+        let cli = crate::cli::Cli::try_parse_from(["tokenvault", "serve", "--allow-private-egress", "false"]).unwrap();
+        let crate::cli::Command::Serve(serve) = cli.command else { panic!("serve") };
+        assert_eq!(serve.allow_private_egress, Some(false));
     }
 
     #[test]

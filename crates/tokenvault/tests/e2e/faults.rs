@@ -230,7 +230,7 @@ mod killed_mid_refresh {
         let mut command = tokenvault();
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--refresh-interval-seconds", "0"])
-            .args(["--refresh-lease-seconds", "1", "--webhook-interval-seconds", "0"])
+            .args(["--refresh-lease-seconds", "1", "--webhook-interval-seconds", "0", "--allow-private-egress"])
             .arg("--data-dir")
             .arg(&settings.data_dir)
             .arg("--providers-dir")

@@ -11,6 +11,7 @@ mod webhooks;
 mod audit;
 mod connect;
 mod connect_more;
+mod egress;
 mod foundation;
 mod keys;
 mod lifecycle;

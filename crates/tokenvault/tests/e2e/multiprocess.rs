@@ -36,6 +36,8 @@ impl Cluster {
             let mut command = tokenvault();
             command
                 .args(["serve", "--listen", "127.0.0.1:0", "--refresh-interval-seconds", "0"])
+                // The fake providers listen on loopback, which the egress guard refuses unless allowed.
+                .arg("--allow-private-egress")
                 .args(["--refresh-lease-seconds", &lease_seconds.to_string()])
                 .arg("--data-dir")
                 .arg(dir.path().join(format!("node{i}")))

@@ -19,7 +19,11 @@ fn spawn_server(
     extra: &[&str],
 ) -> (Child, String, Vec<String>, std::sync::mpsc::Receiver<String>) {
     let mut command = tokenvault();
-    command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir).args(extra);
+    // Test receivers listen on loopback, which the egress guard refuses unless allowed.
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--allow-private-egress", "--data-dir"])
+        .arg(data_dir)
+        .args(extra);
     spawn(command)
 }
 

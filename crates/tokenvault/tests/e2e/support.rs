@@ -65,9 +65,15 @@ impl TestVault {
     }
 
     /// Stops the server gracefully and starts a new one on the same database and data directory.
-    pub async fn restart(mut self) -> TestVault {
+    pub async fn restart(self) -> TestVault {
+        self.restart_adjusted(|_| {}).await
+    }
+
+    /// Like [`TestVault::restart`], with the settings adjusted first.
+    pub async fn restart_adjusted(mut self, adjust: impl FnOnce(&mut Settings)) -> TestVault {
         self.stop().await;
-        let settings = Settings { listen: "127.0.0.1:0".parse().unwrap(), ..self.settings.clone() };
+        let mut settings = Settings { listen: "127.0.0.1:0".parse().unwrap(), ..self.settings.clone() };
+        adjust(&mut settings);
         Self::start_with(settings, self._db.clone(), self._dir.clone()).await
     }
 
@@ -165,6 +171,9 @@ pub fn test_settings(db: &TestDatabase, dir: &std::path::Path) -> Settings {
         key_cache_ttl: std::time::Duration::from_millis(20),
         audit_retention: std::time::Duration::from_secs(365 * 86_400),
         proxy_limits: Default::default(),
+        // The fake providers and test receivers listen on loopback, which the egress guard
+        // refuses by default: the tests allow it explicitly (the `egress` tests turn it back on).
+        egress: tokenvault_providers::EgressPolicy::unrestricted(),
         refresh: tokenvault::settings::RefreshSettings {
             interval: None,
             webhook_interval: None,
