@@ -151,8 +151,10 @@ impl Vault {
     }
 
     fn needs_refresh(&self, grant: &GrantRecord) -> bool {
-        let margin = self.config.refresh_margin.as_millis() as i64;
-        grant.expires_at.is_some_and(|at| at <= self.now().as_millis() + margin)
+        grant.expires_at.is_some_and(|at| {
+            let issued = grant.refreshed_at.unwrap_or(grant.connected_at);
+            at <= self.now().as_millis() + crate::schedule::effective_margin(self.config.refresh_margin, issued, at)
+        })
     }
 
     fn is_expired(&self, grant: &GrantRecord) -> bool {

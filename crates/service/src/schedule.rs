@@ -8,9 +8,11 @@ const MIN_LEAD: i64 = 60_000;
 const MAX_LEAD: i64 = 15 * 60_000;
 
 /// The background refresh time of a grant: a lead before expiry (a fifth of the lifetime, 1 to 15
-/// minutes) minus jitter so grants connected together do not refresh together; and, for refresh
-/// tokens that die when unused (Zoom), at most half their idle lifetime from now. A grant that
-/// cannot be refreshed but expires is scheduled at its expiry, to be marked `needs_reauth` then.
+/// minutes, but never more than two fifths of the lifetime) minus jitter (up to a quarter of the
+/// lead) so grants connected together do not refresh together; a token is thus refreshed at
+/// most once per half its lifetime, however short it lives. For refresh tokens that die when
+/// unused (Zoom), at most half their idle lifetime from now. A grant that cannot be refreshed
+/// but expires is scheduled at its expiry, to be marked `needs_reauth` then.
 pub(crate) fn next_refresh_at(
     expires_at: Option<i64>,
     refreshable: bool,
@@ -22,7 +24,7 @@ pub(crate) fn next_refresh_at(
     }
     let by_expiry = expires_at.map(|at| {
         let lifetime = (at - now).max(0);
-        let lead = (lifetime / 5).clamp(MIN_LEAD, MAX_LEAD);
+        let lead = (lifetime / 5).clamp(MIN_LEAD, MAX_LEAD).min(lifetime * 2 / 5);
         let jitter = rand::thread_rng().gen_range(0..=lead / 4);
         (at - lead - jitter).max(now)
     });
@@ -31,6 +33,13 @@ pub(crate) fn next_refresh_at(
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// The refresh margin that applies to a token issued at `issued_at` and expiring at
+/// `expires_at`: the configured margin, but at most half the token's lifetime, so a token that
+/// lives shorter than the margin is refreshed once per half-lifetime instead of on every call.
+pub(crate) fn effective_margin(margin: Duration, issued_at: i64, expires_at: i64) -> i64 {
+    (margin.as_millis() as i64).min((expires_at - issued_at).max(0) / 2)
 }
 
 /// Exponential backoff with jitter (5 s doubling to 15 min), never sooner than `retry_after`.
@@ -59,8 +68,20 @@ mod tests {
             // Lead 12 min (a fifth of an hour) plus up to a quarter of it in jitter.
             assert!(at <= hour - 12 * 60_000 && at >= hour - 15 * 60_000, "{}", (hour - at) / 1000);
         }
-        let soon = NOW + 30_000;
-        assert_eq!(next_refresh_at(Some(soon), true, None, NOW), Some(NOW));
+        // A token shorter-lived than the one-minute lead is refreshed past half its life, not at once.
+        for _ in 0..100 {
+            let soon = NOW + 60_000;
+            let at = next_refresh_at(Some(soon), true, None, NOW).unwrap();
+            assert!(at >= NOW + 30_000 && at <= NOW + 36_000, "{}", (at - NOW) / 1000);
+        }
+    }
+
+    #[test]
+    fn the_margin_is_at_most_half_the_lifetime() {
+        let two_minutes = Duration::from_secs(120);
+        assert_eq!(effective_margin(two_minutes, NOW, NOW + 3_600_000), 120_000);
+        assert_eq!(effective_margin(two_minutes, NOW, NOW + 60_000), 30_000);
+        assert_eq!(effective_margin(two_minutes, NOW, NOW), 0);
     }
 
     #[test]

@@ -29,7 +29,26 @@ connect_tests!(
     quirk_11_a_send_left_in_doubt_by_a_dead_holder_counts_against_the_budget,
     background_refresher_refreshes_a_thousand_grants_before_expiry,
     grants_api_lists_filters_and_isolates_apps,
+    tokens_shorter_lived_than_the_margin_are_refreshed_once_per_half_lifetime,
 );
+
+async fn tokens_shorter_lived_than_the_margin_are_refreshed_once_per_half_lifetime(env: ConnectEnv) {
+    // 60 s tokens against the default 120 s margin: before, every call and every refresher pass
+    // refreshed (and rotated) them.
+    env.fakes.control().set_variant(Variant::AccessTokenLifetime { provider: Provider::Zoom, seconds: Some(60) });
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    for second in 1..=120 {
+        env.vault.clock.advance(Duration::from_secs(1));
+        let (status, body) = token(&env, &grant_id).await;
+        assert_eq!(status, StatusCode::OK, "at {second} s: {body}");
+        env.vault.vault.refresh_due_grants(100).await.unwrap();
+        let expected_at_most = second / 30;
+        let done = refreshes(&env, Provider::Zoom).len() as i64;
+        assert!(done <= expected_at_most, "{done} refreshes after {second} s: at most one per half-lifetime");
+    }
+    assert!(refreshes(&env, Provider::Zoom).len() >= 2, "the token was kept fresh all along");
+}
 
 async fn token(env: &ConnectEnv, grant_id: &str) -> (StatusCode, Value) {
     env.api(Method::POST, &format!("/v1/grants/{grant_id}/token"), None).await
