@@ -14,6 +14,30 @@ use crate::resolved::CustomEndpoints;
 pub struct DiscoveredProvider {
     pub endpoints: CustomEndpoints,
     pub scopes_supported: Vec<String>,
+    /// The client authentication styles the metadata allows (`endpoints.client_auth` is the
+    /// preferred one: Basic when listed).
+    pub client_auth_supported: Vec<ClientAuth>,
+}
+
+impl DiscoveredProvider {
+    /// Uses `chosen` client authentication instead of the preferred one, if the metadata allows
+    /// it (a client registered for `client_secret_post` at a server that lists both).
+    pub fn with_client_auth(mut self, chosen: ClientAuth) -> Result<Self, ProviderError> {
+        if !self.client_auth_supported.contains(&chosen) {
+            let method = |a: &ClientAuth| match a {
+                ClientAuth::Basic => "client_secret_basic",
+                ClientAuth::Body => "client_secret_post",
+            };
+            let listed: Vec<&str> = self.client_auth_supported.iter().map(method).collect();
+            return Err(ProviderError::Config(format!(
+                "the provider's metadata does not allow `{}` (token_endpoint_auth_methods_supported: {})",
+                method(&chosen),
+                listed.join(", ")
+            )));
+        }
+        self.endpoints.client_auth = chosen;
+        Ok(self)
+    }
 }
 
 /// Fetches metadata for `issuer`: first RFC 8414 (`/.well-known/oauth-authorization-server`
@@ -82,11 +106,13 @@ fn from_metadata(issuer: &str, metadata: &Value) -> Result<DiscoveredProvider, P
     // RFC 8414 §2: absent means client_secret_basic; prefer Basic whenever it is listed.
     let auth_methods =
         list("token_endpoint_auth_methods_supported").unwrap_or_else(|| vec!["client_secret_basic".into()]);
-    let client_auth = if auth_methods.iter().any(|m| m == "client_secret_basic") {
-        ClientAuth::Basic
-    } else if auth_methods.iter().any(|m| m == "client_secret_post") {
-        ClientAuth::Body
-    } else {
+    let client_auth_supported: Vec<ClientAuth> =
+        [("client_secret_basic", ClientAuth::Basic), ("client_secret_post", ClientAuth::Body)]
+            .into_iter()
+            .filter(|(method, _)| auth_methods.iter().any(|m| m == method))
+            .map(|(_, auth)| auth)
+            .collect();
+    let Some(&client_auth) = client_auth_supported.first() else {
         return Err(ProviderError::Config(
             "the provider supports neither client_secret_basic nor client_secret_post".into(),
         ));
@@ -112,6 +138,7 @@ fn from_metadata(issuer: &str, metadata: &Value) -> Result<DiscoveredProvider, P
                 .unwrap_or(false),
         },
         scopes_supported: list("scopes_supported").unwrap_or_default(),
+        client_auth_supported,
     })
 }
 
@@ -167,5 +194,17 @@ mod tests {
             from_metadata("https://id.example/realms/x", &metadata(json!({}))).unwrap().endpoints.client_auth,
             ClientAuth::Basic
         );
+    }
+
+    /// A client registered for `client_secret_post` keeps discovery and its issuer check.
+    #[test]
+    fn an_explicit_client_auth_is_used_when_the_metadata_allows_it() {
+        let both = json!({"token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"]});
+        let found = from_metadata("https://id.example/realms/x", &metadata(both)).unwrap();
+        assert_eq!(found.with_client_auth(ClientAuth::Body).unwrap().endpoints.client_auth, ClientAuth::Body);
+        let basic_only = json!({"token_endpoint_auth_methods_supported": ["client_secret_basic"]});
+        let found = from_metadata("https://id.example/realms/x", &metadata(basic_only)).unwrap();
+        let refused = found.with_client_auth(ClientAuth::Body).unwrap_err().to_string();
+        assert!(refused.contains("client_secret_post") && refused.contains("client_secret_basic"), "{refused}");
     }
 }

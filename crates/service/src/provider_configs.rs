@@ -37,6 +37,11 @@ pub struct ProviderConfigInput {
     /// Generic providers: the API base URL the credential may be sent to.
     #[serde(default)]
     pub api_base_url: Option<url::Url>,
+    /// Generic providers: how the client authenticates at the token endpoint (`basic` or
+    /// `body`), when the default (Basic whenever the metadata lists it) is not what the client
+    /// was registered for. With discovery it must be one the metadata allows.
+    #[serde(default)]
+    pub client_auth: Option<tokenvault_providers::ClientAuth>,
     /// Extra query parameters on the redirect URI (e.g. `tenant=x`); kept on the callback.
     #[serde(default)]
     pub redirect_query: Option<String>,
@@ -269,15 +274,24 @@ impl Vault {
                     if let Ok(url) = url::Url::parse(&issuer) {
                         self.check_destination("issuer", &url).await?;
                     }
-                    discover(&self.provider_http, &issuer)
-                        .await
-                        .map_err(|e| match e {
-                            ProviderError::DestinationNotAllowed(_) => crate::egress::refused_input("issuer", &e),
-                            other => ServiceError::invalid("discovery_failed", other.to_string()),
-                        })?
-                        .endpoints
+                    let discovered = discover(&self.provider_http, &issuer).await.map_err(|e| match e {
+                        ProviderError::DestinationNotAllowed(_) => crate::egress::refused_input("issuer", &e),
+                        other => ServiceError::invalid("discovery_failed", other.to_string()),
+                    })?;
+                    match input.client_auth {
+                        Some(chosen) => discovered
+                            .with_client_auth(chosen)
+                            .map_err(|e| ServiceError::invalid("client_auth_not_supported", e.to_string()))?,
+                        None => discovered,
+                    }
+                    .endpoints
                 }
-                (None, Some(endpoints)) => endpoints,
+                (None, Some(mut endpoints)) => {
+                    if let Some(chosen) = input.client_auth {
+                        endpoints.client_auth = chosen;
+                    }
+                    endpoints
+                }
                 _ => {
                     return Err(ServiceError::invalid(
                         "endpoints_required",
@@ -291,10 +305,17 @@ impl Vault {
             self.check_endpoint_destinations(&endpoints).await?;
             Some(endpoints)
         } else {
-            if input.issuer.is_some() || input.endpoints.is_some() || input.api_base_url.is_some() {
+            if input.issuer.is_some()
+                || input.endpoints.is_some()
+                || input.api_base_url.is_some()
+                || input.client_auth.is_some()
+            {
                 return Err(ServiceError::invalid(
                     "endpoints_not_allowed",
-                    format!("{} endpoints come from the catalog", definition.display_name),
+                    format!(
+                        "{} endpoints and client authentication come from the catalog (an operator overrides them with --providers-dir)",
+                        definition.display_name
+                    ),
                 ));
             }
             None

@@ -39,6 +39,7 @@ connect_tests!(
     quirk_27_wrong_pkce_verifier_from_an_injected_code_is_rejected,
     quirk_28_generic_discovery_issuer_mismatch_is_refused,
     quirk_28_generic_without_pkce_methods_sends_no_pkce_and_posts_credentials,
+    generic_discovery_with_an_explicit_client_auth_the_metadata_allows,
     quirk_29_client_secret_with_reserved_characters_works_with_basic,
     quirk_31_account_ids_are_strings_whatever_the_json_type,
     quirk_32_unknown_and_missing_token_fields_are_tolerated,
@@ -478,6 +479,47 @@ async fn quirk_28_generic_without_pkce_methods_sends_no_pkce_and_posts_credentia
     let log = env.fakes.control().token_requests(Provider::Generic);
     assert_eq!(log[0].client_auth, "body");
     assert!(log[0].code_verifier.is_none());
+}
+
+async fn generic_discovery_with_an_explicit_client_auth_the_metadata_allows(env: ConnectEnv) {
+    // The metadata lists both (the fake's default): the vault would pick Basic, but this client
+    // was registered for client_secret_post, and keeps discovery and its issuer check.
+    let issuer = env.fakes.urls().generic_issuer.clone();
+    let config = env
+        .configure(
+            Provider::Generic,
+            serde_json::json!({ "provider": "custom", "key": "generic", "client_id": "generic-client",
+                "client_secret": "generic-secret", "issuer": issuer, "scopes": ["openid"], "client_auth": "body" }),
+        )
+        .await;
+    assert_eq!(config["endpoints"]["client_auth"], "body", "{config}");
+    env.connect_ok("user-1", "generic").await;
+    assert_eq!(env.fakes.control().token_requests(Provider::Generic)[0].client_auth, "body");
+    // A style the metadata does not allow is refused, with what it does allow.
+    env.fakes.control().set_variant(Variant::GenericTokenEndpointAuthMethods(vec!["client_secret_basic".into()]));
+    let (status, body) = env
+        .api(
+            Method::POST,
+            "/v1/provider-configs",
+            Some(serde_json::json!({ "provider": "custom", "key": "generic-2", "client_id": "c", "client_secret": "generic-secret-2",
+                "issuer": issuer, "client_auth": "body" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(assert_error_shape(status, &body), "client_auth_not_supported");
+    assert!(body["message"].as_str().unwrap().contains("client_secret_basic"), "{body}");
+    // Catalog providers take it from the catalog.
+    let (status, body) = env
+        .api(
+            Method::POST,
+            "/v1/provider-configs",
+            Some(serde_json::json!({ "provider": "zoom", "client_id": "z", "client_secret": "zoom-secret-9", "client_auth": "body" })),
+        )
+        .await;
+    assert_eq!(
+        (status, assert_error_shape(status, &body).as_str()),
+        (StatusCode::BAD_REQUEST, "endpoints_not_allowed")
+    );
 }
 
 async fn quirk_29_client_secret_with_reserved_characters_works_with_basic(env: ConnectEnv) {
