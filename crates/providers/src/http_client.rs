@@ -7,7 +7,7 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 
 use crate::egress::{EgressDenied, EgressPolicy};
-use crate::error::{ProviderError, sanitize};
+use crate::error::{ProviderError, call_site, sanitize};
 
 /// Talks to providers. Cheap to clone (one shared connection pool).
 #[derive(Debug, Clone)]
@@ -61,24 +61,52 @@ pub(crate) fn refused(denied: EgressDenied) -> ProviderError {
 }
 
 pub(crate) fn classify_transport(err: reqwest::Error) -> ProviderError {
-    if let Some(denied) = EgressDenied::find(&err) {
-        refused(denied.clone())
-    } else if err.is_connect() {
-        ProviderError::Transient { reason: "connection failed".into(), retry_after: None }
+    let at = err.url().map(call_site).unwrap_or_else(|| "the provider".into());
+    let cause = causes(&err);
+    if err.is_connect() {
+        if is_tls_failure(&cause) {
+            return ProviderError::Tls { at, reason: cause };
+        }
+        ProviderError::Transient { reason: format!("connection to {at} failed: {cause}"), retry_after: None }
     } else if err.is_timeout() {
-        ProviderError::ResponseLost { reason: "timed out waiting for the response".into() }
+        ProviderError::ResponseLost { reason: format!("timed out waiting for the response of {at}") }
     } else {
-        ProviderError::ResponseLost { reason: "connection closed before a complete response".into() }
+        ProviderError::ResponseLost { reason: format!("connection to {at} closed before a complete response: {cause}") }
     }
+}
+
+/// The underlying reasons of a transport error (resolver, TCP, TLS verification), innermost
+/// last, without reqwest's own wording or the URL.
+fn causes(err: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let text = sanitize(&cause.to_string());
+        if !parts.iter().any(|p| p.contains(&text) || text.contains(p.as_str())) {
+            parts.push(text);
+        } else if let Some(last) = parts.last_mut().filter(|p| text.contains(p.as_str())) {
+            *last = text;
+        }
+        source = cause.source();
+    }
+    let parts: Vec<String> = parts.into_iter().filter(|p| p != "client error (Connect)").collect();
+    if parts.is_empty() { "no further detail".into() } else { parts.join(": ") }
+}
+
+fn is_tls_failure(cause: &str) -> bool {
+    ["certificate", "tls", "handshake", "CertificateRequired", "UnknownIssuer"]
+        .iter()
+        .any(|needle| cause.contains(needle))
 }
 
 /// Maps a non-success token-endpoint response to an error, reading RFC 6749 §5.2 bodies and
 /// the providers' variants (Zoom adds `reason`).
 pub(crate) async fn oauth_error(response: Response) -> ProviderError {
     let status = response.status();
+    let at = call_site(response.url());
     let retry_after = retry_after(&response);
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-        return ProviderError::Transient { reason: format!("HTTP {}", status.as_u16()), retry_after };
+        return ProviderError::Transient { reason: format!("HTTP {} from {at}", status.as_u16()), retry_after };
     }
     let body: Value = match response.bytes().await {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
@@ -92,11 +120,15 @@ pub(crate) async fn oauth_error(response: Response) -> ProviderError {
         .and_then(Value::as_str)
         .map(sanitize)
         .unwrap_or_else(|| "no description".into());
+    let status = status.as_u16();
     match error.as_str() {
-        "invalid_grant" => ProviderError::InvalidGrant { description },
-        "invalid_client" | "unauthorized_client" => ProviderError::InvalidClient { description },
+        "invalid_grant" => ProviderError::InvalidGrant { at, status, description },
+        "invalid_client" | "unauthorized_client" => {
+            ProviderError::InvalidClient { at, status, error: sanitize(&error), description }
+        }
         _ => ProviderError::Rejected {
-            status: status.as_u16(),
+            at,
+            status,
             error: if error.is_empty() { "unknown".into() } else { sanitize(&error) },
             description,
         },

@@ -63,17 +63,19 @@ impl ProviderHttp {
             self.client.get(url).bearer_auth(access_token.expose_secret()).header("accept", "application/json");
         let response = self.send(request).await?;
         let status = response.status();
+        let at = crate::error::call_site(response.url());
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            return Err(ProviderError::Unauthorized { status: status.as_u16() });
+            return Err(ProviderError::Unauthorized { at, status: status.as_u16() });
         }
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             return Err(ProviderError::Transient {
-                reason: format!("identity call: HTTP {}", status.as_u16()),
+                reason: format!("HTTP {} from {at}", status.as_u16()),
                 retry_after: retry_after(&response),
             });
         }
         if !status.is_success() {
             return Err(ProviderError::Rejected {
+                at,
                 status: status.as_u16(),
                 error: "identity_call_failed".into(),
                 description: "the who-am-I call failed".into(),

@@ -35,7 +35,7 @@ pub use definition::{
 };
 pub use discovery::{DiscoveredProvider, discover};
 pub use egress::{AddressClass, EgressDenied, EgressPolicy, IpNet, Refusal, classify, parse_cidr};
-pub use error::ProviderError;
+pub use error::{ProviderError, call_site};
 pub use http_client::ProviderHttp;
 pub use identity::Identity;
 pub use pkce::{Pkce, code_challenge_s256};

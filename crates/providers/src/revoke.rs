@@ -32,7 +32,10 @@ impl ProviderHttp {
                     self.client.post(url).bearer_auth(access_token.expose_secret()).header("content-length", "0");
                 let response = self.send(request).await?;
                 if response.status() == reqwest::StatusCode::UNAUTHORIZED && refresh_token.is_some() {
-                    return Err(ProviderError::Unauthorized { status: 401 });
+                    return Err(ProviderError::Unauthorized {
+                        at: crate::error::call_site(response.url()),
+                        status: 401,
+                    });
                 }
                 expect_done(response, true).await
             }
@@ -81,7 +84,7 @@ async fn expect_done(response: reqwest::Response, bearer_authenticated: bool) ->
     }
     if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
         return Err(ProviderError::Transient {
-            reason: format!("revoke: HTTP {}", status.as_u16()),
+            reason: format!("HTTP {} from {}", status.as_u16(), crate::error::call_site(response.url())),
             retry_after: retry_after(&response),
         });
     }

@@ -214,7 +214,7 @@ impl Vault {
                     ProviderError::DestinationNotAllowed(_) => "destination_not_allowed",
                     _ => "identity_failed",
                 };
-                FlowFailure::new(code, format!("the vault could not read the connected account: {e}"))
+                FlowFailure::new(code, "the vault could not read the connected account").because(&e)
             })?;
         let connection = crate::grants::NewConnection { config: &config, provider: &provider, identity, tokens };
         match session {
@@ -251,6 +251,7 @@ impl Vault {
         };
         let return_url =
             Url::parse(&session.return_url).map_err(|e| BrowserError::from(ServiceError::Internal(e.to_string())))?;
+        let failure_message = outcome.as_ref().err().map(FlowFailure::full_message).unwrap_or_default();
         let (outcome_row, params): (SessionOutcome<'_>, Vec<(&str, &str)>) = match &outcome {
             Ok(FlowSuccess::Grant(grant_id)) => (
                 SessionOutcome {
@@ -271,7 +272,7 @@ impl Vault {
                     SessionOutcome {
                         status,
                         error_code: Some(failure.code),
-                        error_message: Some(&failure.message),
+                        error_message: Some(failure_message.as_str()),
                         grant_id: None,
                         completed_at: Some(now),
                     },
@@ -288,7 +289,8 @@ impl Vault {
                 tracing::info!(app_id = %flow.app_id, session_id = %session.id, "connection succeeded")
             }
             Err(failure) => {
-                tracing::warn!(app_id = %flow.app_id, session_id = %session.id, code = failure.code, "connection failed")
+                let detail = failure.detail.as_deref().unwrap_or_default();
+                tracing::warn!(app_id = %flow.app_id, session_id = %session.id, config_id = %flow.provider_config_id, code = failure.code, detail, "connection failed")
             }
         }
         Ok(CallbackRedirect { url: with_params(return_url, &params).to_string() })
@@ -331,11 +333,27 @@ enum FlowSuccess {
 struct FlowFailure {
     code: &'static str,
     message: String,
+    /// The provider's answer behind it, in words (endpoint, status, error code and description,
+    /// TLS failure), for the session's `error_message` and the log; never a secret.
+    detail: Option<String>,
 }
 
 impl FlowFailure {
     fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self { code, message: message.into(), detail: None }
+    }
+
+    fn because(mut self, error: &ProviderError) -> Self {
+        self.detail = Some(error.to_string());
+        self
+    }
+
+    /// What the session records: the message, and the provider's answer when there is one.
+    fn full_message(&self) -> String {
+        match &self.detail {
+            Some(detail) if !self.message.contains(detail.as_str()) => format!("{} ({detail})", self.message),
+            _ => self.message.clone(),
+        }
     }
 
     fn denied() -> Self {
@@ -356,7 +374,7 @@ impl FlowFailure {
 
     /// Code-exchange failures, in words a user (and the app) can act on.
     fn exchange(err: ProviderError) -> Self {
-        match err {
+        let failure = match &err {
             ProviderError::InvalidGrant { .. } => Self::new(
                 "code_rejected",
                 "the provider rejected the authorization code (it expired or was already used); start the connection again",
@@ -369,11 +387,13 @@ impl FlowFailure {
                 format!("the provider refused the code exchange: {description}"),
             ),
             ProviderError::DestinationNotAllowed(_) => Self::new("destination_not_allowed", err.to_string()),
+            ProviderError::Tls { .. } => Self::new("provider_tls_error", err.to_string()),
             ProviderError::Transient { .. } | ProviderError::ResponseLost { .. } => Self::new(
                 "provider_unavailable",
                 "the provider did not answer the code exchange; start the connection again",
             ),
             other => Self::new("exchange_failed", other.to_string()),
-        }
+        };
+        failure.because(&err)
     }
 }

@@ -37,7 +37,7 @@ impl Vault {
             return Ok(grant.into());
         }
         let mut revoked = self.revoke_at_provider(&grant).await;
-        if let Err(ProviderError::Unauthorized { status: 401 }) = revoked {
+        if let Err(ProviderError::Unauthorized { status: 401, .. }) = revoked {
             drop(no_refresh_meanwhile);
             let trigger = RefreshTrigger::Revocation { seen_generation: grant.token_generation };
             let refreshed = self.refresh_grant(&grant.id, trigger).await;
@@ -69,7 +69,8 @@ impl Vault {
             }
             Err(error) => {
                 let detail = error.to_string();
-                self.store.mark_revoke_failed(&grant.id, &detail, self.now().as_millis()).await?;
+                let code = crate::refresh::error_code(&error);
+                self.store.mark_revoke_failed(&grant.id, code, &detail, self.now().as_millis()).await?;
                 let mut entry = AuditEntry::grant_event(&grant, "grant.revoked", Some("revoke_failed")).by(context);
                 entry.record.outcome = "failure".into();
                 self.audit(entry);
@@ -136,10 +137,10 @@ impl Vault {
         match self.provider_http.fetch_identity(&provider, &access, grant.api_base_url.as_deref()).await {
             Ok(_) => {}
             // 401: the token is dead. A 403 (e.g. `insufficient_scope`) is about permissions.
-            Err(tokenvault_providers::ProviderError::Unauthorized { status: 401 }) => {
-                self.mark_needs_reauth(&grant, "provider_rejected_token").await?
+            Err(error @ tokenvault_providers::ProviderError::Unauthorized { status: 401, .. }) => {
+                self.mark_needs_reauth(&grant, "provider_rejected_token", Some(&error)).await?
             }
-            Err(tokenvault_providers::ProviderError::Unauthorized { status }) => {
+            Err(tokenvault_providers::ProviderError::Unauthorized { status, .. }) => {
                 return Err(ServiceError::Forbidden {
                     code: "provider_forbidden",
                     message: format!(

@@ -59,9 +59,13 @@ pub struct GrantView {
     pub refreshed_at: Option<Timestamp>,
     /// When the background refresher will next refresh it (none: permanent or not refreshable).
     pub next_refresh_at: Option<Timestamp>,
-    /// The last refresh failure, while retries continue.
+    /// The last refresh or revocation failure, as a machine-readable code, while retries continue.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Why the last provider call failed, in words: the endpoint (host and path), the HTTP
+    /// status, the provider's error code and description, or the TLS verification failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error_detail: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,6 +107,7 @@ impl From<GrantRecord> for GrantView {
             refreshed_at: g.refreshed_at.map(Timestamp::from_millis),
             next_refresh_at: g.next_refresh_at.map(Timestamp::from_millis),
             last_error: g.last_error,
+            last_error_detail: g.last_error_detail,
             created_at: Timestamp::from_millis(g.created_at),
             updated_at: Timestamp::from_millis(g.updated_at),
             revoked_at: g.revoked_at.map(Timestamp::from_millis),
@@ -197,6 +202,7 @@ impl Vault {
                 token_generation: 0,
                 refresh_rotates: false,
                 refresh_doubt_since: None,
+                last_error_detail: None,
             };
             // The grant and its `grant.connected` event are stored together or not at all.
             let events = self.grant_event_rows(&record, "grant.connected", "active", None).await?;
@@ -207,7 +213,7 @@ impl Vault {
                         for other_id in self.store.grants_for_account(&connection.config.id, &account_key).await? {
                             let other = self.store.find_grant(&other_id).await?;
                             if other_id != grant_id && other.status == "active" {
-                                self.mark_needs_reauth(&other, "superseded_by_newer_authorization").await?;
+                                self.mark_needs_reauth(&other, "superseded_by_newer_authorization", None).await?;
                             }
                         }
                     }

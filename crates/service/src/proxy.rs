@@ -278,7 +278,7 @@ impl Vault {
                 && target.refreshable_grant.is_none()
                 && let Some(grant) = &target.grant
             {
-                self.mark_needs_reauth(grant, "provider_rejected_token").await?;
+                self.mark_needs_reauth(grant, "provider_rejected_token", None).await?;
             }
             if status.is_redirection() {
                 let location = response

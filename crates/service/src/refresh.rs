@@ -242,7 +242,7 @@ impl Vault {
         let Some(sealed_refresh) = grant.refresh_token.clone() else {
             // Not refreshable (Dialpad without offline_access): once expired, re-authorize.
             if self.is_expired(grant) {
-                self.mark_needs_reauth_if(grant, "expired_without_refresh_token", Some(hold)).await?;
+                self.mark_needs_reauth_if(grant, "expired_without_refresh_token", None, Some(hold)).await?;
                 return Ok(Attempt::Done(RefreshOutcome::NeedsReauth("expired_without_refresh_token".into())));
             }
             self.store.release_refresh_lease(&grant.id, &self.instance_id).await?;
@@ -278,16 +278,16 @@ impl Vault {
                 let next = next_refresh_at(tokens.expires_at_ms, tokens.refresh_token.is_some(), idle, now);
                 Ok(Attempt::Issued(Box::new(IssuedPair { tokens, rotated, next_refresh_at: next, refreshed_at: now })))
             }
-            Err(ProviderError::InvalidGrant { .. }) => {
+            Err(error @ ProviderError::InvalidGrant { .. }) => {
                 // After a lost response, a rejection means the provider did rotate: the new token is gone.
                 let reason = if in_doubt > 0 { "refresh_response_lost" } else { "refresh_token_rejected" };
-                self.mark_needs_reauth_if(grant, reason, Some(hold)).await?;
+                self.mark_needs_reauth_if(grant, reason, Some(&error), Some(hold)).await?;
                 Ok(Attempt::Done(RefreshOutcome::NeedsReauth(reason.into())))
             }
             Err(error) if in_doubt > 0 && !within_grace => {
                 // The one send allowed after a lost response did not bring a new pair: never a third.
                 tracing::warn!(grant_id = %grant.id, provider = %grant.provider, error = %error, "retry after a lost refresh response failed; the old refresh token is not sent again");
-                self.mark_needs_reauth_if(grant, "refresh_response_lost", Some(hold)).await?;
+                self.mark_needs_reauth_if(grant, "refresh_response_lost", Some(&error), Some(hold)).await?;
                 Ok(Attempt::Done(RefreshOutcome::NeedsReauth("refresh_response_lost".into())))
             }
             Err(error) => {
@@ -302,7 +302,10 @@ impl Vault {
                 // A lost answer of this send is one more in doubt; any other answer settles it.
                 let lost_now = rotating && matches!(error, ProviderError::ResponseLost { .. });
                 let still_in_doubt = in_doubt + i64::from(lost_now);
-                self.store.record_refresh_failure(&grant.id, hold, retry_at, code, now, still_in_doubt).await?;
+                let detail = error.to_string();
+                self.store
+                    .record_refresh_failure(&grant.id, hold, retry_at, code, &detail, now, still_in_doubt)
+                    .await?;
                 tracing::warn!(grant_id = %grant.id, provider = %grant.provider, error = %error, retry_in_ms = delay.as_millis() as u64, "refresh failed; will retry");
                 Ok(Attempt::Done(RefreshOutcome::RetryLater { retry_at }))
             }
@@ -364,9 +367,15 @@ impl Vault {
         }
     }
 
-    /// Marks a grant `needs_reauth` for a reason found outside a refresh (a 401, a newer authorization).
-    pub(crate) async fn mark_needs_reauth(&self, grant: &GrantRecord, reason: &str) -> Result<(), ServiceError> {
-        self.mark_needs_reauth_if(grant, reason, None).await
+    /// Marks a grant `needs_reauth` for a reason found outside a refresh (a 401, a newer
+    /// authorization); `detail` is the provider's answer that showed it, if any.
+    pub(crate) async fn mark_needs_reauth(
+        &self,
+        grant: &GrantRecord,
+        reason: &str,
+        detail: Option<&ProviderError>,
+    ) -> Result<(), ServiceError> {
+        self.mark_needs_reauth_if(grant, reason, detail, None).await
     }
 
     /// With `hold`, as a refresh's outcome: a no-op unless that refresh (lease and token) is still current.
@@ -374,11 +383,15 @@ impl Vault {
         &self,
         grant: &GrantRecord,
         reason: &str,
+        detail: Option<&ProviderError>,
         hold: Option<RefreshHold<'_>>,
     ) -> Result<(), ServiceError> {
         let events = self.grant_event_rows(grant, "grant.needs_reauth", "needs_reauth", Some(reason)).await?;
-        if self.store.mark_needs_reauth(&grant.id, reason, self.now().as_millis(), hold, &events).await? {
-            tracing::warn!(grant_id = %grant.id, provider = %grant.provider, reason, "grant needs re-authorization");
+        let detail = detail.map(ToString::to_string);
+        let now = self.now().as_millis();
+        if self.store.mark_needs_reauth(&grant.id, reason, detail.as_deref(), now, hold, &events).await? {
+            let detail = detail.as_deref().unwrap_or_default();
+            tracing::warn!(grant_id = %grant.id, provider = %grant.provider, reason, detail, "grant needs re-authorization");
             self.audit_grant_event(grant, "grant.needs_reauth", Some(reason));
         }
         Ok(())
@@ -443,7 +456,7 @@ fn ensure_usable(grant: &GrantRecord) -> Result<(), ServiceError> {
 const DESTINATION_NOT_ALLOWED: &str = "destination_not_allowed";
 
 /// A short machine-readable name for a refresh failure (stored as `last_error`).
-fn error_code(error: &ProviderError) -> &'static str {
+pub(crate) fn error_code(error: &ProviderError) -> &'static str {
     match error {
         ProviderError::InvalidGrant { .. } => "invalid_grant",
         ProviderError::InvalidClient { .. } => "invalid_client",
@@ -451,6 +464,7 @@ fn error_code(error: &ProviderError) -> &'static str {
         ProviderError::Unauthorized { .. } => "unauthorized",
         ProviderError::Transient { .. } => "provider_unavailable",
         ProviderError::ResponseLost { .. } => "response_lost",
+        ProviderError::Tls { .. } => "tls_error",
         ProviderError::Protocol(_) => "protocol_error",
         ProviderError::Config(_) => "configuration_error",
         ProviderError::DestinationNotAllowed(_) => DESTINATION_NOT_ALLOWED,

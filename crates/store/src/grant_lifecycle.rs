@@ -141,7 +141,7 @@ impl Store {
                 "UPDATE grants SET access_token = $1, refresh_token = $2, expires_at = $3, api_base_url = COALESCE($4, api_base_url), \
                  scopes = COALESCE($5, scopes), next_refresh_at = CASE WHEN status = 'revoke_failed' THEN NULL ELSE $6 END, \
                  refreshed_at = $7, updated_at = $7, refresh_failures = 0, \
-                 retry_at = NULL, last_error = NULL, refresh_lease_owner = NULL, refresh_lease_until = NULL, refresh_sends_in_doubt = 0, \
+                 retry_at = NULL, last_error = NULL, last_error_detail = NULL, refresh_lease_owner = NULL, refresh_lease_until = NULL, refresh_sends_in_doubt = 0, \
                  refresh_doubt_since = NULL, token_generation = token_generation + 1, refresh_rotates = CASE WHEN $8 = 1 THEN 1 ELSE refresh_rotates END, \
                  status = CASE WHEN status = 'revoke_failed' THEN status ELSE 'active' END, \
                  status_reason = CASE WHEN status = 'revoke_failed' THEN status_reason ELSE NULL END \
@@ -199,27 +199,30 @@ impl Store {
     /// for the refresh `hold` names; returns the failure count, 0 if the write did not apply.
     /// `sends_in_doubt`: earlier sends of the token whose answers are still unknown (the failed
     /// send itself was answered, so it is not one of them).
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_refresh_failure(
         &self,
         grant_id: &str,
         hold: RefreshHold<'_>,
         retry_at: Millis,
         error: &str,
+        detail: &str,
         now: Millis,
         sends_in_doubt: i64,
     ) -> Result<i64, StoreError> {
         let sql = format!(
             "UPDATE grants SET refresh_failures = refresh_failures + 1, retry_at = $1, last_error = $2, updated_at = $3, \
              refresh_sends_in_doubt = $4, refresh_doubt_since = CASE WHEN $4 = 0 THEN NULL ELSE refresh_doubt_since END, \
-             refresh_lease_owner = NULL, refresh_lease_until = NULL \
-             WHERE id = $5 AND status = 'active' AND {} RETURNING refresh_failures",
-            hold.condition(6)
+             refresh_lease_owner = NULL, refresh_lease_until = NULL, last_error_detail = $5 \
+             WHERE id = $6 AND status = 'active' AND {} RETURNING refresh_failures",
+            hold.condition(7)
         );
         let query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(retry_at)
             .bind(error.to_owned())
             .bind(now)
             .bind(sends_in_doubt)
+            .bind(detail.to_owned())
             .bind(grant_id.to_owned());
         let row = hold.bind(query).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.try_get("refresh_failures")).transpose()?.unwrap_or(0))
@@ -228,20 +231,27 @@ impl Store {
     /// The provider said the grant is dead: stop refreshing, keep the row and tokens, and say why.
     /// With a `hold`, only if that refresh is still the current one. Returns false if nothing
     /// changed (not active any more, or a newer refresh happened).
+    /// `detail`: the provider's answer that settled it, in words (kept as `last_error_detail`).
     pub async fn mark_needs_reauth(
         &self,
         grant_id: &str,
         reason: &str,
+        detail: Option<&str>,
         now: Millis,
         hold: Option<RefreshHold<'_>>,
         events: &[WebhookDeliveryRecord],
     ) -> Result<bool, StoreError> {
-        let guard = hold.map(|h| format!(" AND {}", h.condition(4))).unwrap_or_default();
+        let guard = hold.map(|h| format!(" AND {}", h.condition(5))).unwrap_or_default();
         let sql = format!(
             "UPDATE grants SET status = 'needs_reauth', status_reason = $1, next_refresh_at = NULL, retry_at = NULL, updated_at = $2, \
-             refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $3 AND status = 'active'{guard}"
+             refresh_lease_owner = NULL, refresh_lease_until = NULL, last_error_detail = COALESCE($3, last_error_detail) \
+             WHERE id = $4 AND status = 'active'{guard}"
         );
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(reason.to_owned()).bind(now).bind(grant_id.to_owned());
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(reason.to_owned())
+            .bind(now)
+            .bind(detail.map(str::to_owned))
+            .bind(grant_id.to_owned());
         let query = match &hold {
             Some(h) => h.bind(query),
             None => query,
@@ -252,12 +262,20 @@ impl Store {
     }
 
     /// Marks a revocation attempt that failed at the provider: tokens are kept for a retry.
-    pub async fn mark_revoke_failed(&self, grant_id: &str, error: &str, now: Millis) -> Result<(), StoreError> {
+    /// `error` is the machine-readable code, `detail` the provider's answer in words.
+    pub async fn mark_revoke_failed(
+        &self,
+        grant_id: &str,
+        error: &str,
+        detail: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE grants SET status = 'revoke_failed', last_error = $1, next_refresh_at = NULL, updated_at = $2, \
-             refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $3 AND status <> 'revoked'",
+            "UPDATE grants SET status = 'revoke_failed', last_error = $1, last_error_detail = $2, next_refresh_at = NULL, \
+             updated_at = $3, refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $4 AND status <> 'revoked'",
         )
         .bind(error)
+        .bind(detail)
         .bind(now)
         .bind(grant_id)
         .execute(&self.pool)

@@ -45,6 +45,9 @@ pub struct GrantRecord {
     pub refresh_rotates: bool,
     /// When the first of the `refresh_sends_in_doubt` happened.
     pub refresh_doubt_since: Option<Millis>,
+    /// Why the last provider call failed, in words (endpoint, status, the provider's error);
+    /// `last_error` is the machine-readable code.
+    pub last_error_detail: Option<String>,
 }
 
 impl std::fmt::Debug for GrantRecord {
@@ -61,7 +64,7 @@ const COLUMNS: &str = "id, app_id, provider_config_id, provider, environment, en
     account_user_id, account_name, account_email, scopes, access_token, refresh_token, token_type, expires_at, \
     api_base_url, status, status_reason, connected_at, refreshed_at, created_at, updated_at, next_refresh_at, \
     refresh_failures, retry_at, last_error, revoked_at, refresh_lease_until, \
-    refresh_sends_in_doubt, token_generation, refresh_rotates, refresh_doubt_since";
+    refresh_sends_in_doubt, token_generation, refresh_rotates, refresh_doubt_since, last_error_detail";
 
 impl GrantRecord {
     fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
@@ -99,6 +102,7 @@ impl GrantRecord {
             token_generation: row.try_get("token_generation")?,
             refresh_rotates: row.try_get::<i64, _>("refresh_rotates")? != 0,
             refresh_doubt_since: row.try_get("refresh_doubt_since")?,
+            last_error_detail: row.try_get("last_error_detail")?,
         })
     }
 }
@@ -205,7 +209,7 @@ pub struct GrantFilter<'a> {
 
 fn upsert_query(g: &GrantRecord) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO grants ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33) \
+        "INSERT INTO grants ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34) \
          ON CONFLICT (id) DO UPDATE SET account_user_id = excluded.account_user_id, account_name = excluded.account_name, \
          account_email = excluded.account_email, scopes = excluded.scopes, access_token = excluded.access_token, \
          refresh_token = excluded.refresh_token, token_type = excluded.token_type, expires_at = excluded.expires_at, \
@@ -213,7 +217,8 @@ fn upsert_query(g: &GrantRecord) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any:
          connected_at = excluded.connected_at, refreshed_at = excluded.refreshed_at, updated_at = excluded.updated_at, \
          next_refresh_at = excluded.next_refresh_at, refresh_failures = excluded.refresh_failures, retry_at = excluded.retry_at, \
          last_error = excluded.last_error, revoked_at = excluded.revoked_at, refresh_lease_owner = NULL, refresh_lease_until = NULL, \
-         refresh_sends_in_doubt = excluded.refresh_sends_in_doubt, refresh_doubt_since = excluded.refresh_doubt_since, token_generation = grants.token_generation + 1"
+         refresh_sends_in_doubt = excluded.refresh_sends_in_doubt, refresh_doubt_since = excluded.refresh_doubt_since, \
+         last_error_detail = excluded.last_error_detail, token_generation = grants.token_generation + 1"
     )))
     .bind(&g.id)
     .bind(&g.app_id)
@@ -248,4 +253,5 @@ fn upsert_query(g: &GrantRecord) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any:
     .bind(g.token_generation)
     .bind(i64::from(g.refresh_rotates))
     .bind(g.refresh_doubt_since)
+    .bind(&g.last_error_detail)
 }

@@ -252,6 +252,7 @@ fn grant(id: &str, end_user: &str, account: &str) -> GrantRecord {
         token_generation: 0,
         refresh_rotates: false,
         refresh_doubt_since: None,
+        last_error_detail: None,
     }
 }
 
@@ -415,18 +416,36 @@ async fn refresh_lease_renewal_and_stale_holders_cannot_clobber_a_newer_refresh(
     assert!(store.complete_refresh("grt_1", 0, &tokens, &[]).await.unwrap());
     // A wakes up with Zoom's `invalid_grant` for the old token: its outcome writes change nothing.
     let stale = a_at_0;
-    assert!(!store.mark_needs_reauth("grt_1", "refresh_token_rejected", 2_700, Some(stale), &[]).await.unwrap());
-    assert_eq!(store.record_refresh_failure("grt_1", stale, 9_999, "provider_unavailable", 2_700, 0).await.unwrap(), 0);
+    assert!(!store.mark_needs_reauth("grt_1", "refresh_token_rejected", None, 2_700, Some(stale), &[]).await.unwrap());
+    assert_eq!(
+        store
+            .record_refresh_failure(
+                "grt_1",
+                stale,
+                9_999,
+                "provider_unavailable",
+                "HTTP 503 from id.example/token",
+                2_700,
+                0
+            )
+            .await
+            .unwrap(),
+        0
+    );
     let g = store.find_grant("grt_1").await.unwrap();
     assert_eq!((g.status.as_str(), g.refresh_token.as_deref()), ("active", Some(&new[..])));
     assert_eq!((g.retry_at, g.last_error, g.refresh_failures), (None, None, 0));
     // A holder whose lease was taken over cannot write even with the current token...
     assert!(store.try_acquire_refresh_lease("grt_1", "C", 10_000, 11_000).await.unwrap());
     let taken_over = RefreshHold { owner: "A", generation: 1 };
-    assert!(!store.mark_needs_reauth("grt_1", "refresh_token_rejected", 10_001, Some(taken_over), &[]).await.unwrap());
+    assert!(
+        !store.mark_needs_reauth("grt_1", "refresh_token_rejected", None, 10_001, Some(taken_over), &[]).await.unwrap()
+    );
     // ...while the current holder's outcome applies.
     let current = RefreshHold { owner: "C", generation: 1 };
-    assert!(store.mark_needs_reauth("grt_1", "refresh_token_rejected", 10_002, Some(current), &[]).await.unwrap());
+    assert!(
+        store.mark_needs_reauth("grt_1", "refresh_token_rejected", None, 10_002, Some(current), &[]).await.unwrap()
+    );
     let g = store.find_grant("grt_1").await.unwrap();
     assert_eq!((g.status.as_str(), g.status_reason.as_deref()), ("needs_reauth", Some("refresh_token_rejected")));
     assert_eq!(g.refresh_lease_until, None);
@@ -507,10 +526,17 @@ async fn state_changes_and_their_outbox_events_commit_together(store: Store) {
     let stale = RefreshHold { owner: "A", generation: 0 };
     let reauth = |id: &str| [event(id, "grant.needs_reauth")];
     assert!(
-        !store.mark_needs_reauth("grt_1", "refresh_token_rejected", 4, Some(stale), &reauth("wd_03")).await.unwrap()
+        !store
+            .mark_needs_reauth("grt_1", "refresh_token_rejected", None, 4, Some(stale), &reauth("wd_03"))
+            .await
+            .unwrap()
     );
-    assert!(store.mark_needs_reauth("grt_1", "provider_rejected_token", 5, None, &reauth("wd_04")).await.unwrap());
-    assert!(!store.mark_needs_reauth("grt_1", "provider_rejected_token", 6, None, &reauth("wd_05")).await.unwrap());
+    assert!(
+        store.mark_needs_reauth("grt_1", "provider_rejected_token", None, 5, None, &reauth("wd_04")).await.unwrap()
+    );
+    assert!(
+        !store.mark_needs_reauth("grt_1", "provider_rejected_token", None, 6, None, &reauth("wd_05")).await.unwrap()
+    );
     assert_eq!(outbox_ids(&store).await, ["wd_02", "wd_04"]);
     // Revocation erases tokens and provider webhooks with its event; a redelivery writes nothing.
     let webhook = ProviderWebhookRecord {
@@ -614,12 +640,12 @@ async fn a_refresh_result_overrides_a_spent_token_verdict_of_its_generation_only
     store.upsert_grant(&grant("grt_1", "user-1", "acct-1")).await.unwrap();
     // Another holder sent the spent generation-0 token and was told `invalid_grant`; this
     // holder has the pair that generation-0 token was exchanged for: it is the grant.
-    assert!(store.mark_needs_reauth("grt_1", "refresh_response_lost", 1, None, &[]).await.unwrap());
+    assert!(store.mark_needs_reauth("grt_1", "refresh_response_lost", None, 1, None, &[]).await.unwrap());
     assert!(store.complete_refresh("grt_1", 0, &refreshed(7, 8, true), &[]).await.unwrap());
     let g = store.find_grant("grt_1").await.unwrap();
     assert_eq!((g.status.as_str(), g.status_reason.as_deref(), g.token_generation), ("active", None, 1));
     // Other reasons stand: a newer authorization elsewhere, or a revocation.
-    assert!(store.mark_needs_reauth("grt_1", "superseded_by_newer_authorization", 2, None, &[]).await.unwrap());
+    assert!(store.mark_needs_reauth("grt_1", "superseded_by_newer_authorization", None, 2, None, &[]).await.unwrap());
     assert!(!store.complete_refresh("grt_1", 1, &refreshed(3, 4, true), &[]).await.unwrap());
     store.upsert_grant(&grant("grt_2", "user-2", "acct-2")).await.unwrap();
     assert!(store.revoke_grant("grt_2", "disconnected", 3, &[]).await.unwrap());

@@ -8,3 +8,7 @@ ALTER TABLE grants ADD COLUMN refresh_rotates BIGINT NOT NULL DEFAULT 0;
 -- When the first send of the stored refresh token whose answer is unknown happened: within the
 -- provider's rotation grace from then, sending it again is safe.
 ALTER TABLE grants ADD COLUMN refresh_doubt_since BIGINT;
+-- Why the last provider call for this grant failed, in words: provider endpoint (host and path),
+-- HTTP status, the provider's error code and description, or the TLS verification failure.
+-- `last_error` stays the machine-readable code.
+ALTER TABLE grants ADD COLUMN last_error_detail TEXT;

@@ -162,9 +162,13 @@ impl Drop for Cluster {
 /// margin), then lets the fake issue normal hour-long tokens again.
 async fn grant_due_for_refresh(cluster: &Cluster) -> String {
     let control = cluster.fakes.control();
-    control.set_variant(Variant::AccessTokenLifetime { provider: Provider::Zoom, seconds: Some(60) });
+    // A token is due once half its life has passed (the margin is at most half the lifetime):
+    // a 4 s token is due 2 s after the connect, by the real clock the processes run on.
+    control.set_variant(Variant::AccessTokenLifetime { provider: Provider::Zoom, seconds: Some(4) });
+    let connected = std::time::Instant::now();
     let grant_id = cluster.connect_zoom().await;
     control.set_variant(Variant::AccessTokenLifetime { provider: Provider::Zoom, seconds: Some(3599) });
+    tokio::time::sleep_until((connected + std::time::Duration::from_millis(2_500)).into()).await;
     grant_id
 }
 
@@ -213,7 +217,9 @@ async fn a_process_killed_holding_the_lease_does_not_lose_or_block_the_grant() {
         let key = cluster.key.clone();
         tokio::spawn(async move { http.post(url).bearer_auth(key).send().await })
     };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while control.calls(Provider::Zoom, Endpoint::Token) == calls_before {
+        assert!(std::time::Instant::now() < deadline, "node 0 never sent its refresh");
         tokio::task::yield_now().await;
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
