@@ -158,3 +158,125 @@ async fn page_limits_outside_the_documented_range_are_refused_on_every_list_endp
         assert_eq!(assert_error_shape(status, &body), "invalid_query", "{query}");
     }
 }
+
+/// Item 4: the master key file's permissions and the modes of the database files, with the real binary.
+mod file_modes {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+    use std::process::{Command, Output};
+
+    use crate::process::{spawn, terminate, tokenvault};
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o7777
+    }
+
+    fn chmod(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn serve(data_dir: &Path) -> Command {
+        let mut command = tokenvault();
+        command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir);
+        command
+    }
+
+    /// Runs a command that is expected to exit by itself; one still running after 60 s is killed
+    /// (so a start that should have been refused fails the test instead of hanging it).
+    fn run_to_exit(mut command: Command) -> Output {
+        let child = command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let pid = child.id() as i32;
+        let (exited, watchdog) = std::sync::mpsc::channel::<()>();
+        let guard = std::thread::spawn(move || {
+            if watchdog.recv_timeout(std::time::Duration::from_secs(60)).is_err() {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        });
+        let output = child.wait_with_output().unwrap();
+        let _ = exited.send(());
+        guard.join().unwrap();
+        output
+    }
+
+    fn assert_refused(output: &Output, path: &Path, shown_mode: &str) {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "started with an insecure key file: {stderr}");
+        assert!(stderr.contains(&path.display().to_string()), "names the file: {stderr}");
+        assert!(stderr.contains(shown_mode), "shows the mode: {stderr}");
+        assert!(stderr.contains(&format!("chmod 600 {}", path.display())), "gives the fix: {stderr}");
+        assert!(stderr.contains("--allow-insecure-master-key-file"), "names the override: {stderr}");
+    }
+
+    #[test]
+    fn a_master_key_file_group_or_others_can_read_is_refused_at_start_unless_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        // First start: the generated key file is 0600 and accepted.
+        let output = run_to_exit({
+            let mut c = tokenvault();
+            c.args(["apps", "list", "--data-dir"]).arg(&data_dir);
+            c
+        });
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let key_file = data_dir.join("master.key");
+        assert_eq!(mode(&key_file), 0o600);
+        let key_text = std::fs::read_to_string(&key_file).unwrap();
+
+        // The generated key file, made readable by others: `serve` refuses to start.
+        chmod(&key_file, 0o644);
+        let refused = run_to_exit(serve(&data_dir));
+        assert_refused(&refused, &key_file, "0644");
+        assert!(!String::from_utf8_lossy(&refused.stderr).contains(key_text.trim()), "the key is never printed");
+
+        // With the flag it starts (and says why it accepted the file).
+        let mut command = serve(&data_dir);
+        command.arg("--allow-insecure-master-key-file");
+        let (mut child, _, startup, _) = spawn(command);
+        assert!(startup.iter().any(|l| l.contains("accessible by group or others")), "{startup:?}");
+        assert!(terminate(&mut child).success());
+        // The environment variable works the same, for every command that reads the key.
+        let mut command = tokenvault();
+        command.args(["apps", "list", "--data-dir"]).arg(&data_dir).env("TOKENVAULT_ALLOW_INSECURE_MASTER_KEY_FILE", "true");
+        assert!(run_to_exit(command).status.success());
+
+        // An explicit --master-key-file is checked the same way, any group or other bit counts.
+        let explicit = dir.path().join("elsewhere.key");
+        std::fs::write(&explicit, &key_text).unwrap();
+        for insecure in [0o640, 0o604, 0o620, 0o601] {
+            chmod(&explicit, insecure);
+            let mut command = serve(&data_dir);
+            command.arg("--master-key-file").arg(&explicit);
+            assert_refused(&run_to_exit(command), &explicit, &format!("{insecure:04o}"));
+        }
+        // After the fix the message gives, it starts without any flag.
+        chmod(&explicit, 0o600);
+        chmod(&key_file, 0o400);
+        let mut command = serve(&data_dir);
+        command.arg("--master-key-file").arg(&explicit);
+        let (mut child, _, _, _) = spawn(command);
+        assert!(terminate(&mut child).success());
+    }
+
+    #[tokio::test]
+    async fn the_embedded_database_and_its_wal_and_shm_files_are_created_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let mut command = serve(&data_dir);
+        command.env("TOKENVAULT_ADMIN_TOKEN", crate::support::ADMIN_TOKEN);
+        let (mut child, base, _, _) = spawn(command);
+        // A write, so the WAL is in use while we look.
+        let response = reqwest::Client::new()
+            .post(format!("{base}/admin/v1/apps"))
+            .bearer_auth(crate::support::ADMIN_TOKEN)
+            .json(&serde_json::json!({ "name": "modes" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        assert_eq!(mode(&data_dir), 0o700);
+        for file in ["tokenvault.db", "tokenvault.db-wal", "tokenvault.db-shm", "master.key"] {
+            assert_eq!(mode(&data_dir.join(file)), 0o600, "{file}");
+        }
+        assert!(terminate(&mut child).success());
+    }
+}
