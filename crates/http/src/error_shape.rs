@@ -19,7 +19,7 @@ pub(crate) async fn layer(mut request: Request, next: Next) -> Response {
         "request",
         request_id = %request_id.0,
         method = %request.method(),
-        path = %request.uri().path(),
+        path = %crate::log_redaction::loggable_path(request.uri().path()),
     );
     let started = std::time::Instant::now();
     let response = next.run(request).instrument(span.clone()).await;

@@ -9,6 +9,7 @@ mod context;
 mod error;
 mod error_shape;
 mod json;
+mod log_redaction;
 mod openapi;
 mod pages;
 mod query;

@@ -280,3 +280,129 @@ mod file_modes {
         assert!(terminate(&mut child).success());
     }
 }
+
+/// Item 5: the connect token, the OAuth `code` and `state`, the flow cookie and values quoted by
+/// rejections never reach the logs, at any level: the real binary at `RUST_LOG=trace`.
+mod secrets_in_urls {
+    use reqwest::StatusCode;
+    use serde_json::{Value, json};
+    use tokenvault_fakes::{ClientRegistration, Fakes, Provider};
+
+    use crate::connect_env::{RETURN_ORIGIN, RETURN_URL, query_of};
+    use crate::process::{spawn, terminate, tokenvault};
+    use crate::support::ADMIN_TOKEN;
+
+    async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Option<String>, Vec<String>, Value) {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
+        let cookies = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .collect();
+        let text = response.text().await.unwrap();
+        (status, location, cookies, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    #[tokio::test]
+    async fn a_connect_flow_at_trace_level_logs_no_connect_token_code_state_or_cookie() {
+        let fakes = Fakes::start().await.expect("fakes start");
+        let dir = tempfile::tempdir().unwrap();
+        let providers = dir.path().join("providers");
+        std::fs::create_dir_all(&providers).unwrap();
+        crate::connect_env::catalog_overrides(&fakes, &providers, None);
+        let mut command = tokenvault();
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--allow-private-egress", "--refresh-interval-seconds", "0"])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--providers-dir")
+            .arg(&providers)
+            .env("TOKENVAULT_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("RUST_LOG", "trace");
+        let (mut child, base, startup, logs) = spawn(command);
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let url = |path: &str| format!("{base}{path}");
+
+        let (_, _, _, app) =
+            send(http.post(url("/admin/v1/apps")).bearer_auth(ADMIN_TOKEN).json(&json!({ "name": "logs" }))).await;
+        let app_id = app["id"].as_str().unwrap();
+        let (_, _, _, minted) = send(
+            http.post(url(&format!("/admin/v1/apps/{app_id}/api-keys"))).bearer_auth(ADMIN_TOKEN).json(&json!({})),
+        )
+        .await;
+        let key = minted["key"].as_str().unwrap().to_owned();
+        let (status, _, _, _) =
+            send(http.patch(url("/v1/app")).bearer_auth(&key).json(&json!({ "return_origins": [RETURN_ORIGIN] }))).await;
+        assert_eq!(status, StatusCode::OK);
+        let config_body =
+            json!({ "provider": "zoom", "client_id": "zoom-client", "client_secret": "zoom-secret-logs-1" });
+        let (status, _, _, config) =
+            send(http.post(url("/v1/provider-configs")).bearer_auth(&key).json(&config_body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{config}");
+        fakes.control().register_client(
+            Provider::Zoom,
+            ClientRegistration {
+                client_id: "zoom-client".into(),
+                client_secret: "zoom-secret-logs-1".into(),
+                redirect_uris: vec![config["redirect_uri"].as_str().unwrap().to_owned()],
+                scopes: vec!["user:read:user".into(), "meeting:read:meeting".into()],
+                install_uri: None,
+            },
+        );
+
+        let session = json!({ "end_user_id": "user-logs", "providers": ["zoom"], "return_url": RETURN_URL });
+        let (status, _, _, created) = send(http.post(url("/v1/connect-sessions")).bearer_auth(&key).json(&session)).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let token = created["token"].as_str().unwrap().to_owned();
+        let connect_url = created["connect_url"].as_str().unwrap().to_owned();
+        assert!(connect_url.contains(&token), "{connect_url}");
+
+        // The browser: the link, the provider (auto-consent), the callback.
+        let (status, authorize, cookies, _) = send(http.get(&connect_url)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let authorize = authorize.unwrap();
+        let state = query_of(&authorize)["state"].clone();
+        let (_, callback, _, _) = send(http.get(&authorize)).await;
+        let callback = callback.expect("the provider redirects to the callback");
+        let code = query_of(&callback)["code"].clone();
+        assert_eq!(query_of(&callback)["state"], state);
+        let (status, done, _, _) = send(http.get(&callback).header("cookie", cookies.join("; "))).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert!(done.unwrap().contains("status=succeeded"));
+        // Failures log too: the used link again, the link with more appended, the callback replayed.
+        let (status, _, _, _) = send(http.get(format!("{connect_url}?provider=zoom"))).await;
+        assert!(status.is_client_error(), "{status}");
+        let (status, _, _, _) = send(http.get(format!("{connect_url}/extra"))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _, _, _) = send(http.get(&callback).header("cookie", cookies.join("; "))).await;
+        assert!(status.is_client_error(), "{status}");
+        // serde quotes a value in a wrongly typed field: neither the answer nor any log line shows it.
+        let misplaced = json!({ "end_user_id": "u", "return_url": RETURN_URL, "ttl_seconds": "misplaced-secret-7c1" });
+        let (status, _, _, body) = send(http.post(url("/v1/connect-sessions")).bearer_auth(&key).json(&misplaced)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(!body.to_string().contains("misplaced-secret-7c1"), "{body}");
+
+        assert!(terminate(&mut child).success());
+        let all: Vec<String> = startup.into_iter().chain(logs.try_iter()).collect();
+        let all = all.join("\n");
+        assert!(all.contains("TRACE"), "trace level was on: {all:.2000}");
+        assert!(all.contains("/connect/[redacted]"), "the connect requests were logged");
+        assert!(all.contains("/connect/callback/"), "the callback requests were logged");
+        let cookie_values: Vec<String> =
+            cookies.iter().filter_map(|c| c.split_once('=')).map(|(_, v)| v.to_owned()).collect();
+        assert!(!cookie_values.is_empty() && !code.is_empty() && !state.is_empty());
+        let secrets = [token.as_str(), code.as_str(), state.as_str(), "misplaced-secret-7c1", "zoom-secret-logs-1", &key]
+            .into_iter()
+            .chain(cookie_values.iter().map(String::as_str));
+        for secret in secrets {
+            assert!(secret.len() >= 8, "a real value: {secret}");
+            if let Some(at) = all.find(secret) {
+                let line = all[..at].rfind('\n').map_or(0, |n| n + 1);
+                panic!("a secret reached the logs: {}", &all[line..(at + secret.len() + 80).min(all.len())]);
+            }
+        }
+    }
+}
