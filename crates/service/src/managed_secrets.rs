@@ -123,7 +123,9 @@ fn check_username(username: &str) -> Result<(), ServiceError> {
         return Err(invalid("`basic` style needs `username`"));
     }
     if username.chars().count() > 256 || username.chars().any(char::is_control) || username.contains(':') {
-        return Err(invalid("`username` must be 1-256 characters, without `:` or control characters (CR, LF, NUL, ...)"));
+        return Err(invalid(
+            "`username` must be 1-256 characters, without `:` or control characters (CR, LF, NUL, ...)",
+        ));
     }
     Ok(())
 }

@@ -40,7 +40,8 @@ mod tests {
         assert_eq!(PageSize::LIST.resolve(Some(1)).unwrap(), 1);
         assert_eq!(PageSize::LIST.resolve(Some(200)).unwrap(), 200);
         assert_eq!(PageSize::AUDIT.resolve(Some(1000)).unwrap(), 1000);
-        for (size, limit) in [(PageSize::LIST, 0), (PageSize::LIST, 201), (PageSize::AUDIT, 0), (PageSize::AUDIT, 1001)] {
+        for (size, limit) in [(PageSize::LIST, 0), (PageSize::LIST, 201), (PageSize::AUDIT, 0), (PageSize::AUDIT, 1001)]
+        {
             let err = size.resolve(Some(limit)).unwrap_err();
             assert!(matches!(err, crate::ServiceError::Invalid { code: "invalid_limit", .. }), "{limit}: {err:?}");
             assert!(err.to_string().contains(&format!("between 1 and {}", size.max)), "{err}");

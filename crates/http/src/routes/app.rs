@@ -8,7 +8,8 @@ use axum::http::StatusCode;
 use secrecy::ExposeSecret;
 use tokenvault_service::{
     AccessToken, ApiKeyInfo, App, AppUpdate, ClaimInstallInput, ClaimedInstall, ConnectSessionInput,
-    ConnectSessionView, GrantListQuery, GrantView, PageSize, ProviderConfigInput, ProviderConfigView, ServiceError, Vault,
+    ConnectSessionView, GrantListQuery, GrantView, PageSize, ProviderConfigInput, ProviderConfigView, ServiceError,
+    Vault,
 };
 
 use super::Page;

@@ -57,7 +57,8 @@ fn managed_secret(env: &ConnectEnv, style: &str, secret: &str) -> Value {
 
 async fn a_managed_secret_that_a_header_cannot_carry_is_refused_at_creation_and_never_stored(env: ConnectEnv) {
     for (style, secret) in UNSENDABLE {
-        let (status, body) = env.api(Method::POST, "/v1/managed-secrets", Some(managed_secret(&env, style, secret))).await;
+        let (status, body) =
+            env.api(Method::POST, "/v1/managed-secrets", Some(managed_secret(&env, style, secret))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{style} {secret:?}: {body}");
         assert_eq!(assert_error_shape(status, &body), "invalid_secret_value", "{style} {secret:?}");
         assert!(body["message"].as_str().unwrap().contains("`secret`"), "{body}");
@@ -76,7 +77,10 @@ async fn a_managed_secret_that_a_header_cannot_carry_is_refused_at_creation_and_
     let mut body = managed_secret(&env, "header", "fine-secret");
     body["header_name"] = json!("X-Api-Key\r\nX-Injected");
     let (status, answer) = env.api(Method::POST, "/v1/managed-secrets", Some(body)).await;
-    assert_eq!((status, assert_error_shape(status, &answer).as_str()), (StatusCode::BAD_REQUEST, "invalid_managed_secret"));
+    assert_eq!(
+        (status, assert_error_shape(status, &answer).as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_managed_secret")
+    );
 
     let (status, listed) = env.api(Method::GET, "/v1/managed-secrets", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -86,8 +90,10 @@ async fn a_managed_secret_that_a_header_cannot_carry_is_refused_at_creation_and_
     assert_eq!(audit["data"].as_array().unwrap().len(), 0, "nothing was created: {audit}");
 
     // The same requests with sendable values are accepted: the rule is about the bytes only.
-    for (style, secret) in [("bearer", "sk_live_0123-ABC.~+/="), ("basic", " pässword with spaces "), ("query", "ä b")] {
-        let (status, body) = env.api(Method::POST, "/v1/managed-secrets", Some(managed_secret(&env, style, secret))).await;
+    for (style, secret) in [("bearer", "sk_live_0123-ABC.~+/="), ("basic", " pässword with spaces "), ("query", "ä b")]
+    {
+        let (status, body) =
+            env.api(Method::POST, "/v1/managed-secrets", Some(managed_secret(&env, style, secret))).await;
         assert_eq!(status, StatusCode::CREATED, "{style}: {body}");
     }
 }
@@ -97,18 +103,26 @@ async fn replacing_a_managed_secret_with_an_unsendable_value_is_refused_and_the_
 ) {
     for style in ["bearer", "header", "basic", "query"] {
         let old = format!("old-{style}-value");
-        let (status, created) = env.api(Method::POST, "/v1/managed-secrets", Some(managed_secret(&env, style, &old))).await;
+        let (status, created) =
+            env.api(Method::POST, "/v1/managed-secrets", Some(managed_secret(&env, style, &old))).await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
         let id = created["id"].as_str().unwrap().to_owned();
         for (_, bad) in UNSENDABLE.iter().filter(|(s, _)| *s == style) {
-            let (status, body) =
-                env.api(Method::PUT, &format!("/v1/managed-secrets/{id}"), Some(managed_secret(&env, style, bad))).await;
+            let (status, body) = env
+                .api(Method::PUT, &format!("/v1/managed-secrets/{id}"), Some(managed_secret(&env, style, bad)))
+                .await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{style} {bad:?}: {body}");
             assert_eq!(assert_error_shape(status, &body), "invalid_secret_value");
         }
         // The old value is still the one injected.
-        let response =
-            env.vault.http.get(env.vault.url(&format!("/v1/proxy/{id}/partner/x"))).bearer_auth(&env.key).send().await.unwrap();
+        let response = env
+            .vault
+            .http
+            .get(env.vault.url(&format!("/v1/proxy/{id}/partner/x")))
+            .bearer_auth(&env.key)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{style}");
         let seen = env.fakes.control().evil_requests().pop().expect("the partner API was called");
         let sent = format!("{:?} {:?}", seen.path, seen.headers);
@@ -236,7 +250,10 @@ mod file_modes {
         assert!(terminate(&mut child).success());
         // The environment variable works the same, for every command that reads the key.
         let mut command = tokenvault();
-        command.args(["apps", "list", "--data-dir"]).arg(&data_dir).env("TOKENVAULT_ALLOW_INSECURE_MASTER_KEY_FILE", "true");
+        command
+            .args(["apps", "list", "--data-dir"])
+            .arg(&data_dir)
+            .env("TOKENVAULT_ALLOW_INSECURE_MASTER_KEY_FILE", "true");
         assert!(run_to_exit(command).status.success());
 
         // An explicit --master-key-file is checked the same way, any group or other bit counts.
@@ -335,7 +352,8 @@ mod secrets_in_urls {
         .await;
         let key = minted["key"].as_str().unwrap().to_owned();
         let (status, _, _, _) =
-            send(http.patch(url("/v1/app")).bearer_auth(&key).json(&json!({ "return_origins": [RETURN_ORIGIN] }))).await;
+            send(http.patch(url("/v1/app")).bearer_auth(&key).json(&json!({ "return_origins": [RETURN_ORIGIN] })))
+                .await;
         assert_eq!(status, StatusCode::OK);
         let config_body =
             json!({ "provider": "zoom", "client_id": "zoom-client", "client_secret": "zoom-secret-logs-1" });
@@ -354,7 +372,8 @@ mod secrets_in_urls {
         );
 
         let session = json!({ "end_user_id": "user-logs", "providers": ["zoom"], "return_url": RETURN_URL });
-        let (status, _, _, created) = send(http.post(url("/v1/connect-sessions")).bearer_auth(&key).json(&session)).await;
+        let (status, _, _, created) =
+            send(http.post(url("/v1/connect-sessions")).bearer_auth(&key).json(&session)).await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
         let token = created["token"].as_str().unwrap().to_owned();
         let connect_url = created["connect_url"].as_str().unwrap().to_owned();
@@ -381,7 +400,8 @@ mod secrets_in_urls {
         assert!(status.is_client_error(), "{status}");
         // serde quotes a value in a wrongly typed field: neither the answer nor any log line shows it.
         let misplaced = json!({ "end_user_id": "u", "return_url": RETURN_URL, "ttl_seconds": "misplaced-secret-7c1" });
-        let (status, _, _, body) = send(http.post(url("/v1/connect-sessions")).bearer_auth(&key).json(&misplaced)).await;
+        let (status, _, _, body) =
+            send(http.post(url("/v1/connect-sessions")).bearer_auth(&key).json(&misplaced)).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert!(!body.to_string().contains("misplaced-secret-7c1"), "{body}");
 
@@ -394,9 +414,10 @@ mod secrets_in_urls {
         let cookie_values: Vec<String> =
             cookies.iter().filter_map(|c| c.split_once('=')).map(|(_, v)| v.to_owned()).collect();
         assert!(!cookie_values.is_empty() && !code.is_empty() && !state.is_empty());
-        let secrets = [token.as_str(), code.as_str(), state.as_str(), "misplaced-secret-7c1", "zoom-secret-logs-1", &key]
-            .into_iter()
-            .chain(cookie_values.iter().map(String::as_str));
+        let secrets =
+            [token.as_str(), code.as_str(), state.as_str(), "misplaced-secret-7c1", "zoom-secret-logs-1", &key]
+                .into_iter()
+                .chain(cookie_values.iter().map(String::as_str));
         for secret in secrets {
             assert!(secret.len() >= 8, "a real value: {secret}");
             if let Some(at) = all.find(secret) {
@@ -404,5 +425,180 @@ mod secrets_in_urls {
                 panic!("a secret reached the logs: {}", &all[line..(at + secret.len() + 80).min(all.len())]);
             }
         }
+    }
+}
+
+/// Item 2: every 4xx has the JSON error body: the vault's own edge limits (431, 414), axum's
+/// rejections, the router's answers; and what hyper still answers itself, bodyless, is pinned.
+mod error_bodies {
+    use reqwest::{Method, StatusCode};
+    use serde_json::Value;
+    use tokenvault_testkit::Backend;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::support::{TestVault, assert_error_shape};
+
+    struct RawResponse {
+        status: u16,
+        head: String,
+        body: Vec<u8>,
+    }
+
+    /// Sends `request` as is on a new connection and reads the answer until the server closes it.
+    async fn raw(vault: &TestVault, request: &[u8]) -> RawResponse {
+        let mut stream = tokio::net::TcpStream::connect(vault.base.trim_start_matches("http://")).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).await.unwrap();
+        let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head") + 4;
+        let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status line");
+        RawResponse { status, head, body: bytes[end..].to_vec() }
+    }
+
+    /// A `GET path` with `headers` (each `name: value`), closing the connection after the answer.
+    fn get(path: &str, headers: &[String]) -> Vec<u8> {
+        let mut request = format!("GET {path} HTTP/1.1\r\nhost: vault.test\r\nconnection: close\r\n");
+        for header in headers {
+            request.push_str(header);
+            request.push_str("\r\n");
+        }
+        request.push_str("\r\n");
+        request.into_bytes()
+    }
+
+    fn assert_json_error(response: &RawResponse, status: u16, code: &str) {
+        assert_eq!(response.status, status, "{}", response.head);
+        assert!(response.head.to_ascii_lowercase().contains("content-type: application/json"), "{}", response.head);
+        assert!(response.head.to_ascii_lowercase().contains("x-request-id: "), "{}", response.head);
+        let body: Value = serde_json::from_slice(&response.body).expect("a JSON body");
+        let status = StatusCode::from_u16(status).unwrap();
+        assert_eq!(assert_error_shape(status, &body), code, "{body}");
+    }
+
+    #[tokio::test]
+    async fn oversized_headers_and_uris_get_the_json_error_shape_up_to_the_servers_own_ceiling() {
+        let Some(vault) = TestVault::start(Backend::Sqlite).await else { return };
+        let big =
+            |n: usize, size: usize| (0..n).map(|i| format!("x-big-{i}: {}", "v".repeat(size))).collect::<Vec<_>>();
+        let many = |n: usize| (0..n).map(|i| format!("x-many-{i}: v")).collect::<Vec<_>>();
+
+        // Within the limits (32 KiB of header lines, 100 header lines, 8 KiB of URI): served.
+        for headers in [big(1, 30 * 1024), many(95)] {
+            assert_eq!(raw(&vault, &get("/healthz", &headers)).await.status, 200);
+        }
+        assert_eq!(raw(&vault, &get(&format!("/healthz?pad={}", "p".repeat(8000)), &[])).await.status, 200);
+
+        // Over them: the vault's JSON answer, with its request id.
+        for (what, headers) in
+            [("100 KiB of headers", big(4, 25 * 1024)), ("200 headers", many(200)), ("101 headers", many(99))]
+        {
+            let response = raw(&vault, &get("/healthz", &headers)).await;
+            assert_json_error(&response, 431, "request_headers_too_large");
+            let body: Value = serde_json::from_slice(&response.body).unwrap();
+            assert!(body["message"].as_str().unwrap().contains("32768"), "{what}: {body}");
+        }
+        let long = format!("/healthz?pad={}", "p".repeat(16 * 1024));
+        assert_json_error(&raw(&vault, &get(&long, &[])).await, 414, "uri_too_long");
+        let long = format!("/v1/proxy/grt_0192f7c4e6a87b3c9d1e2f3a4b5c6d7e/{}", "a".repeat(9000));
+        assert_json_error(&raw(&vault, &get(&long, &[])).await, 414, "uri_too_long");
+
+        // Past hyper's own ceiling (500 header lines, a 64 KiB URI) and for requests that do not
+        // parse as HTTP, hyper answers before any request exists: status only, no body. This is
+        // what docs/http-api.md says; the test keeps the two in step.
+        let bodyless = [
+            (get("/healthz", &many(600)), 431),
+            (get(&format!("/healthz?pad={}", "p".repeat(70 * 1024)), &[]), 414),
+            (b"GARBAGE\r\n\r\n".to_vec(), 400),
+            (b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-bad: a\x01b\r\n\r\n".to_vec(), 400),
+            (b"GET /healthz HTTP/1.1\r\nhost: x\r\ncontent-length: nope\r\n\r\n".to_vec(), 400),
+        ];
+        for (request, status) in bodyless {
+            let response = raw(&vault, &request).await;
+            assert_eq!(response.status, status, "{}", response.head);
+            assert!(response.body.is_empty(), "{}", response.head);
+        }
+    }
+
+    /// (method, path, with the API key?, content type, body, expected status, expected code)
+    type Case<'a> = (Method, String, bool, Option<&'a str>, String, u16, &'a str);
+
+    #[tokio::test]
+    async fn every_rejection_of_the_router_and_the_extractors_has_the_json_error_shape() {
+        let Some(vault) = TestVault::start(Backend::Sqlite).await else { return };
+        let (_, key) = vault.new_app("shapes").await;
+        let oversized = "x".repeat(vault.settings.max_body_bytes + 1);
+        let json = "application/json";
+        let cases: Vec<Case> = vec![
+            (
+                Method::POST,
+                "/v1/connect-sessions".into(),
+                true,
+                Some(json),
+                "{\"end_user_id\": ".into(),
+                400,
+                "malformed_json",
+            ),
+            (Method::POST, "/v1/connect-sessions".into(), true, Some(json), "[]".into(), 422, "invalid_body"),
+            (
+                Method::POST,
+                "/v1/connect-sessions".into(),
+                true,
+                Some("text/plain"),
+                "{}".into(),
+                415,
+                "unsupported_media_type",
+            ),
+            (Method::POST, "/v1/connect-sessions".into(), true, None, "{}".into(), 415, "unsupported_media_type"),
+            (
+                Method::POST,
+                "/v1/connect-sessions".into(),
+                true,
+                Some(json),
+                format!("{{\"end_user_id\": \"{oversized}\"}}"),
+                413,
+                "payload_too_large",
+            ),
+            (
+                Method::POST,
+                "/webhooks/zoom/pcf_0192f7c4e6a87b3c9d1e2f3a4b5c6d7e".into(),
+                false,
+                Some(json),
+                oversized.clone(),
+                413,
+                "payload_too_large",
+            ),
+            (Method::GET, "/v1/grants/%FF%FE".into(), true, None, String::new(), 400, "bad_request"),
+            (Method::GET, "/v1/grants?limit=lots".into(), true, None, String::new(), 400, "invalid_query"),
+            (Method::GET, "/v1/grants?no_such_filter=1".into(), true, None, String::new(), 400, "invalid_query"),
+            (Method::GET, "/v1/grants?limit=0".into(), true, None, String::new(), 400, "invalid_limit"),
+            (Method::GET, "/v1/grants/not-an-id".into(), true, None, String::new(), 400, "invalid_id"),
+            (Method::DELETE, "/healthz".into(), false, None, String::new(), 405, "method_not_allowed"),
+            (Method::PATCH, "/v1/grants".into(), true, None, String::new(), 405, "method_not_allowed"),
+            (Method::GET, "/no/such/route".into(), false, None, String::new(), 404, "not_found"),
+            (Method::GET, "/v1".into(), false, None, String::new(), 404, "not_found"),
+            (Method::GET, "/v1/grants".into(), false, None, String::new(), 401, "missing_credentials"),
+        ];
+        for (method, path, with_key, content_type, body, status, code) in cases {
+            let mut request = vault.http.request(method.clone(), vault.url(&path));
+            if with_key {
+                request = request.bearer_auth(&key);
+            }
+            if let Some(content_type) = content_type {
+                request = request.header("content-type", content_type);
+            }
+            let response = request.body(body).send().await.unwrap();
+            let got = response.status();
+            assert!(response.headers().get("x-request-id").is_some(), "{method} {path}");
+            let content = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+            let text = response.text().await.unwrap();
+            assert_eq!(got.as_u16(), status, "{method} {path}: {text}");
+            assert_eq!(content.as_deref(), Some("application/json"), "{method} {path}");
+            let json: Value =
+                serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text}"));
+            assert_eq!(assert_error_shape(got, &json), code, "{method} {path}");
+        }
+        let (status, body) = vault.admin(Method::GET, "/apps?after=not-an-id", None).await;
+        assert_eq!((status, assert_error_shape(status, &body).as_str()), (StatusCode::BAD_REQUEST, "invalid_id"));
     }
 }
