@@ -6,9 +6,11 @@
 
 mod auth;
 mod context;
+mod edge_limits;
 mod error;
 mod error_shape;
 mod json;
+mod log_redaction;
 mod openapi;
 mod pages;
 mod query;
@@ -16,6 +18,7 @@ mod request_id;
 mod routes;
 mod server;
 
+pub use edge_limits::HeadLimits;
 pub use error::ApiError;
 pub use server::{HttpOptions, build_router, serve};
 

@@ -1,15 +1,22 @@
+//! The router (every route, the layers around them) and the server loop that feeds it.
+
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::http::StatusCode;
 use axum::routing::{any, delete, get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokenvault_service::Vault;
+use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::HeadLimits;
 use crate::routes::{admin, app, connect, health, proxy, use_api, webhooks};
 
 /// Limits of the HTTP edge.
@@ -21,11 +28,13 @@ pub struct HttpOptions {
     /// which has its own limits (`ProxyLimits`: time to the provider's answer, then idle time
     /// while the body streams).
     pub request_timeout: Duration,
+    /// Largest request URI and headers: 414 `uri_too_long`, 431 `request_headers_too_large`.
+    pub head: HeadLimits,
 }
 
 impl Default for HttpOptions {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024, request_timeout: Duration::from_secs(30) }
+        Self { max_body_bytes: 1024 * 1024, request_timeout: Duration::from_secs(30), head: HeadLimits::default() }
     }
 }
 
@@ -87,16 +96,93 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         .merge(proxy_api)
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .layer(CatchPanicLayer::new())
-        .layer(axum::middleware::from_fn(crate::error_shape::layer))
+        .layer(axum::middleware::from_fn_with_state(options.head, crate::error_shape::layer))
 }
 
+/// hyper's own limits while it parses a request head, kept well above [`HeadLimits`] so that the
+/// vault, not hyper, answers an oversized request (with the JSON error shape). Past them hyper
+/// answers by itself, with a status and no body: 431 for more header lines than this or a head
+/// larger than the read buffer, 414 for a URI over 65534 bytes (hyper's fixed limit).
+const HYPER_MIN_MAX_HEADERS: usize = 500;
+const HYPER_MIN_BUF_BYTES: usize = 400 * 1024;
+
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
+///
+/// The loop is `axum::serve`'s, with hyper configured: `axum::serve` offers no way to raise
+/// hyper's limits (100 header lines by default), so a request past them would get hyper's
+/// bodyless answer instead of the vault's JSON one.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    options: &HttpOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .max_headers(HYPER_MIN_MAX_HEADERS.max(options.head.max_headers * 4))
+        .max_buf_size(HYPER_MIN_BUF_BYTES.max(4 * (options.head.max_header_bytes + options.head.max_uri_bytes)));
+
+    // Dropping `stop_rx` tells every connection to finish; each holds a `done_rx` until it ends.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+    tokio::spawn(async move {
+        shutdown.await;
+        drop(stop_rx);
+    });
+    let (done_tx, done_rx) = tokio::sync::watch::channel(());
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    accept_failed(error).await;
+                    continue;
+                }
+            },
+            _ = stop_tx.closed() => break,
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            let mut request = request.map(Body::new);
+            request.extensions_mut().insert(ConnectInfo::<SocketAddr>(remote));
+            router.clone().oneshot(request)
+        });
+        let (builder, stop_tx, done_rx) = (builder.clone(), stop_tx.clone(), done_rx.clone());
+        tokio::spawn(async move {
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            let mut stopping = false;
+            loop {
+                tokio::select! {
+                    ended = connection.as_mut() => {
+                        if let Err(error) = ended {
+                            tracing::debug!(error = %error, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    _ = stop_tx.closed(), if !stopping => {
+                        stopping = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+            drop(done_rx);
+        });
+    }
+    drop(done_rx);
+    drop(listener);
+    done_tx.closed().await;
+    Ok(())
+}
+
+/// A failed accept: a connection that broke before it was accepted is skipped; anything else
+/// (e.g. out of file descriptors) is logged and retried after a second, as `axum::serve` does.
+async fn accept_failed(error: std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(error.kind(), ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset)
+    {
+        return;
+    }
+    tracing::error!(error = %error, "accepting a connection failed; retrying in 1 s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }

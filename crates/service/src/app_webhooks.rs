@@ -187,10 +187,8 @@ impl Vault {
     ) -> Result<Vec<WebhookDeliveryView>, ServiceError> {
         let endpoint_id = endpoint_id.map(|e| IdKind::WebhookEndpoint.parse(e)).transpose()?;
         let after = after.map(|a| IdKind::WebhookDelivery.parse(a)).transpose()?;
-        let rows = self
-            .store
-            .list_webhook_deliveries(app_id, endpoint_id.as_deref(), after.as_deref(), i64::from(limit.clamp(1, 200)))
-            .await?;
+        let limit = i64::from(crate::PageSize::LIST.resolve(Some(limit))?);
+        let rows = self.store.list_webhook_deliveries(app_id, endpoint_id.as_deref(), after.as_deref(), limit).await?;
         Ok(rows.into_iter().map(WebhookDeliveryView::from).collect())
     }
 

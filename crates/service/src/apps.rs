@@ -85,10 +85,11 @@ impl Vault {
         Ok(self.store.get_app(&id).await.map_err(ServiceError::from_store("app"))?.into())
     }
 
-    /// A page of apps after the cursor `after` (an app id), at most `limit` (1..=200).
+    /// A page of apps after the cursor `after` (an app id), at most `limit` (1..=200, else
+    /// `invalid_limit`).
     pub async fn list_apps(&self, after: Option<&str>, limit: u32) -> Result<Vec<App>, ServiceError> {
         let after = after.map(|a| IdKind::App.parse(a)).transpose()?;
-        let limit = i64::from(limit.clamp(1, 200));
+        let limit = i64::from(crate::PageSize::LIST.resolve(Some(limit))?);
         Ok(self.store.list_apps(after.as_deref(), limit).await?.into_iter().map(App::from).collect())
     }
 

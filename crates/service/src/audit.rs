@@ -444,7 +444,7 @@ impl Vault {
             to: query.to.as_deref().map(|t| parse_time("to", t)).transpose()?,
         };
         let after = query.after.as_deref().map(|a| IdKind::AuditEvent.parse(a)).transpose()?;
-        let limit = i64::from(query.limit.unwrap_or(100).clamp(1, 1000));
+        let limit = i64::from(crate::PageSize::AUDIT.resolve(query.limit)?);
         Ok(self
             .store
             .query_audit(app_id, &filter, after.as_deref(), limit)

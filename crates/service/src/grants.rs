@@ -252,7 +252,7 @@ impl Vault {
             provider: query.provider.as_deref(),
             status: query.status.as_deref(),
         };
-        let limit = i64::from(query.limit.unwrap_or(50).clamp(1, 200));
+        let limit = i64::from(crate::PageSize::LIST.resolve(query.limit)?);
         Ok(self
             .store
             .list_grants(app_id, &filter, after.as_deref(), limit)

@@ -87,6 +87,49 @@ const BEARER_QUERY_PARAMETERS: &[&str] = &["access_token", "bearer", "bearer_tok
 /// The request header naming which declared base URL a managed secret's call goes to.
 pub(crate) const BASE_URL_HEADER: &str = "x-tokenvault-base-url";
 
+/// Refuses a secret value the proxy could not send as it is. No style may carry a control
+/// character (CR and LF would split or end a header, NUL is invalid everywhere; a trailing newline
+/// copied from a file is the usual cause). `bearer` and `header` values go into a header
+/// verbatim, so they must also be printable ASCII without a space at either end (a recipient
+/// strips such spaces, and non-ASCII bytes are read differently by different servers). `basic`
+/// and `query` values are encoded (base64, percent-encoding), so any other character is fine.
+/// The message never shows the value.
+fn check_secret_value(style: &str, secret: &str) -> Result<(), ServiceError> {
+    let refuse = |why: &str| ServiceError::invalid("invalid_secret_value", format!("`secret` {why}"));
+    if secret.chars().any(char::is_control) {
+        return Err(refuse(
+            "must not contain control characters (CR, LF, NUL, tab, ...): an HTTP request cannot carry them; \
+             a trailing newline copied from a file is the usual cause",
+        ));
+    }
+    if matches!(style, "bearer" | "header") {
+        if !secret.is_ascii() {
+            return Err(refuse("must be ASCII for the `bearer` and `header` styles: it is sent in a header verbatim"));
+        }
+        if secret.starts_with(' ') || secret.ends_with(' ') {
+            return Err(refuse(
+                "must not start or end with a space for the `bearer` and `header` styles: recipients strip such spaces from header values",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The Basic username (RFC 7617): not empty, no control character, no `:` (it separates the
+/// username from the password), at most 256 characters.
+fn check_username(username: &str) -> Result<(), ServiceError> {
+    let invalid = |m: &str| ServiceError::invalid("invalid_managed_secret", m);
+    if username.is_empty() {
+        return Err(invalid("`basic` style needs `username`"));
+    }
+    if username.chars().count() > 256 || username.chars().any(char::is_control) || username.contains(':') {
+        return Err(invalid(
+            "`username` must be 1-256 characters, without `:` or control characters (CR, LF, NUL, ...)",
+        ));
+    }
+    Ok(())
+}
+
 /// A base URL as stored and compared: parsed, serialised, without a trailing `/`.
 fn normalized_base(text: &str) -> Option<String> {
     Url::parse(text).ok().map(|u| u.as_str().trim_end_matches('/').to_owned())
@@ -173,13 +216,14 @@ impl Vault {
             }
             _ => return Err(invalid("`style` is bearer, header, basic or query")),
         };
-        if input.style == "basic" && input.username.as_deref().is_none_or(str::is_empty) {
-            return Err(invalid("`basic` style needs `username`"));
+        if input.style == "basic" {
+            check_username(input.username.as_deref().unwrap_or_default())?;
         }
         let secret = input.secret.expose_secret();
         if secret.is_empty() || secret.len() > 8192 {
             return Err(invalid("`secret` must be 1-8192 characters"));
         }
+        check_secret_value(&input.style, secret)?;
         if input.base_urls.is_empty() || input.base_urls.len() > 10 {
             return Err(invalid("give 1-10 `base_urls`"));
         }
@@ -302,5 +346,44 @@ impl Vault {
                 connected_at: record.created_at,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_secret_value, check_username};
+
+    fn code(result: Result<(), crate::ServiceError>) -> Option<&'static str> {
+        match result {
+            Ok(()) => None,
+            Err(crate::ServiceError::Invalid { code, .. }) => Some(code),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn values_a_request_cannot_carry_are_refused_for_every_style() {
+        for style in ["bearer", "header", "basic", "query"] {
+            for bad in ["abc\r\nX-Injected: 1", "abc\n", "\nabc", "a\0b", "a\tb", "a\u{7f}b", "a\u{85}b"] {
+                assert_eq!(code(check_secret_value(style, bad)), Some("invalid_secret_value"), "{style} {bad:?}");
+            }
+            assert_eq!(code(check_secret_value(style, "sk_live_0123-ABC.~+/=")), None, "{style}");
+        }
+        for style in ["bearer", "header"] {
+            for bad in [" abc", "abc ", "pässword"] {
+                assert_eq!(code(check_secret_value(style, bad)), Some("invalid_secret_value"), "{style} {bad:?}");
+            }
+        }
+        for style in ["basic", "query"] {
+            assert_eq!(code(check_secret_value(style, " pässword with spaces ")), None, "{style}");
+        }
+    }
+
+    #[test]
+    fn basic_usernames_are_checked() {
+        assert_eq!(code(check_username("svc-account@example.com")), None);
+        for bad in ["", "a:b", "svc\r\n", "svc\0", &"u".repeat(257)] {
+            assert_eq!(code(check_username(bad)), Some("invalid_managed_secret"), "{bad:?}");
+        }
     }
 }

@@ -24,6 +24,26 @@ pub struct Store {
     dialect: Dialect,
 }
 
+/// SQLite creates a missing database file with mode 0644 (less the umask), readable by every
+/// local user, and gives its `-wal` and `-shm` files the database file's mode. So when the URL
+/// asks for the file to be created (`mode=rwc`), the store creates it first, empty (an empty file
+/// is an empty SQLite database) and 0600: all three files are then private to the vault's user.
+/// An existing file is left as it is.
+fn create_private_sqlite_file(url: &str) -> Result<(), StoreError> {
+    use sqlx::ConnectOptions;
+    use std::os::unix::fs::OpenOptionsExt;
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+    let creates = options.to_url_lossy().query_pairs().any(|(key, value)| key == "mode" && value == "rwc");
+    if !creates {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(options.get_filename()) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(StoreError::Database(sqlx::Error::Io(err))),
+    }
+}
+
 impl Store {
     /// Connects to `sqlite://...` or `postgres://...`. SQLite runs in WAL mode with a busy
     /// timeout, so readers never block the writer and short write contention waits instead of
@@ -41,6 +61,7 @@ impl Store {
         let options = AnyConnectOptions::from_str(url)?;
         let pool = match dialect {
             Dialect::Sqlite => {
+                create_private_sqlite_file(url)?;
                 AnyPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(10))

@@ -56,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
         data_dir: dir.path().join("data"),
         database_url: None,
         master_key_file: None,
+        allow_insecure_master_key_file: false,
         log_format: LogFormat::Human,
         admin_token: Some(ADMIN.to_owned().into()),
         max_body_bytes: 1024 * 1024,

@@ -69,7 +69,7 @@ impl Application {
                 .clone()
                 .run_install_sweeper(tokenvault_service::INSTALL_SWEEP_INTERVAL, stop_workers.subscribe()),
         );
-        let served = tokenvault_http::serve(self.listener, router, shutdown).await;
+        let served = tokenvault_http::serve(self.listener, router, &self.http, shutdown).await;
         let _ = stop_workers.send(true);
         for worker in [refresher, webhooks, Some(maintenance), Some(installs)].into_iter().flatten() {
             let _ = worker.await;

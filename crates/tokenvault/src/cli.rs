@@ -31,6 +31,18 @@ pub struct GlobalArgs {
     /// File holding the base64 master key (instead of TOKENVAULT_MASTER_KEY).
     #[arg(long, global = true, env = "TOKENVAULT_MASTER_KEY_FILE", value_name = "FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// Use a master key file that group or others can access (mode & 0o077 != 0), which is
+    /// otherwise refused; for a file that something else protects (e.g. a group-readable mount).
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENVAULT_ALLOW_INSECURE_MASTER_KEY_FILE",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub allow_insecure_master_key_file: Option<bool>,
     /// Directory of provider definition files (`*.toml`) that add to or override the built-in catalog.
     #[arg(long, global = true, env = "TOKENVAULT_PROVIDERS_DIR", value_name = "DIR")]
     pub providers_dir: Option<PathBuf>,

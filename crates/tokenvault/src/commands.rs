@@ -82,21 +82,28 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
         let ranges: Vec<String> = settings.egress.allowed_cidrs().iter().map(ToString::to_string).collect();
         tracing::info!(allowed = %ranges.join(","), "egress guard on, with allowed ranges");
     }
+    // The handlers are in place before the vault says it listens: a signal sent as soon as the
+    // line appears is a graceful stop, not the default action (an abrupt exit).
+    let shutdown = shutdown_signal().context("cannot install the signal handlers")?;
     tracing::info!(address = %app.addr(), database = if settings.uses_embedded_database() { "sqlite" } else { "postgres" }, "tokenvault listening");
     eprintln!("tokenvault listening on http://{}", app.addr());
-    app.run_until(shutdown_signal()).await.context("server failed")?;
+    app.run_until(shutdown).await.context("server failed")?;
     tracing::info!("tokenvault stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now; the future resolves at the first of them.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).expect("can install SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
-    tracing::info!("shutdown requested; finishing in-flight requests");
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("shutdown requested; finishing in-flight requests");
+    })
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
 //! Where the master key comes from: `TOKENVAULT_MASTER_KEY`, a key file named in the settings,
 //! or, for the embedded SQLite default only, `master.key` in the data directory, generated on
-//! first start.
+//! first start. A key file that group or others can access is refused unless the operator
+//! says otherwise: whoever can read it can open every stored credential.
 
 use std::io::Write;
 use std::path::Path;
@@ -18,7 +19,7 @@ pub fn resolve(settings: &Settings) -> anyhow::Result<MasterKey> {
         return MasterKey::from_base64(&text).with_context(|| format!("{ENV_VAR} is not usable"));
     }
     if let Some(path) = &settings.master_key_file {
-        return read_key_file(path);
+        return read_key_file(path, settings.allow_insecure_master_key_file);
     }
     if !settings.uses_embedded_database() {
         bail!(
@@ -28,7 +29,7 @@ pub fn resolve(settings: &Settings) -> anyhow::Result<MasterKey> {
     }
     let path = settings.data_dir.join(KEY_FILE_NAME);
     if path.exists() {
-        return read_key_file(&path);
+        return read_key_file(&path, settings.allow_insecure_master_key_file);
     }
     if settings.embedded_database_path().exists() {
         bail!(
@@ -40,10 +41,38 @@ pub fn resolve(settings: &Settings) -> anyhow::Result<MasterKey> {
     generate_key_file(&path)
 }
 
-fn read_key_file(path: &Path) -> anyhow::Result<MasterKey> {
+fn read_key_file(path: &Path, allow_insecure: bool) -> anyhow::Result<MasterKey> {
+    check_permissions(path, allow_insecure)?;
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read master key file {}", path.display()))?;
     MasterKey::from_base64(&text).with_context(|| format!("master key file {} is not usable", path.display()))
+}
+
+/// Refuses a key file whose mode gives group or others any access (checked before it is read,
+/// following symlinks, as reading does), unless `allow_insecure`, which only logs a warning.
+fn check_permissions(path: &Path, allow_insecure: bool) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let metadata =
+        std::fs::metadata(path).with_context(|| format!("cannot read master key file {}", path.display()))?;
+    let mode = metadata.permissions().mode() & 0o7777;
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    if allow_insecure {
+        tracing::warn!(
+            path = %path.display(),
+            mode = %format!("{mode:04o}"),
+            "the master key file is accessible by group or others; used anyway (--allow-insecure-master-key-file)"
+        );
+        return Ok(());
+    }
+    bail!(
+        "master key file {} has mode {mode:04o}: group or others can access it, and whoever reads it can open \
+         every stored credential. Fix it with `chmod 600 {}`, or pass --allow-insecure-master-key-file \
+         (TOKENVAULT_ALLOW_INSECURE_MASTER_KEY_FILE=true) if something else protects the file",
+        path.display(),
+        path.display()
+    )
 }
 
 fn generate_key_file(path: &Path) -> anyhow::Result<MasterKey> {

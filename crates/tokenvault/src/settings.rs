@@ -17,6 +17,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub master_key_file: Option<PathBuf>,
+    /// Accept a master key file that group or others can access (refused by default).
+    pub allow_insecure_master_key_file: bool,
     pub log_format: LogFormat,
     pub admin_token: Option<SecretString>,
     pub max_body_bytes: usize,
@@ -52,6 +54,7 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     master_key_file: Option<PathBuf>,
+    allow_insecure_master_key_file: Option<bool>,
     log_format: Option<LogFormat>,
     admin_token: Option<String>,
     max_body_bytes: Option<usize>,
@@ -133,6 +136,10 @@ impl Settings {
             data_dir: global.data_dir.clone().or(file.data_dir).unwrap_or_else(|| Self::DEFAULT_DATA_DIR.into()),
             database_url: global.database_url.clone().or(file.database_url),
             master_key_file: global.master_key_file.clone().or(file.master_key_file),
+            allow_insecure_master_key_file: global
+                .allow_insecure_master_key_file
+                .or(file.allow_insecure_master_key_file)
+                .unwrap_or(false),
             log_format: global.log_format.or(file.log_format).unwrap_or(LogFormat::Human),
             admin_token: admin_token.map(SecretString::from),
             max_body_bytes: serve.max_body_bytes.or(file.max_body_bytes).unwrap_or(1024 * 1024),
@@ -263,6 +270,21 @@ mod tests {
         let cli = crate::cli::Cli::try_parse_from(["tokenvault", "serve", "--allow-private-egress", "false"]).unwrap();
         let crate::cli::Command::Serve(serve) = cli.command else { panic!("serve") };
         assert_eq!(serve.allow_private_egress, Some(false));
+    }
+
+    #[test]
+    fn the_insecure_master_key_file_override_is_off_unless_asked_for() {
+        use clap::Parser;
+        let defaults = Settings::resolve(&GlobalArgs::default(), &ServeArgs::default()).unwrap();
+        assert!(!defaults.allow_insecure_master_key_file);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tv.toml");
+        std::fs::write(&path, "allow_insecure_master_key_file = true\n").unwrap();
+        let global = GlobalArgs { config: Some(path), ..Default::default() };
+        assert!(Settings::resolve(&global, &ServeArgs::default()).unwrap().allow_insecure_master_key_file);
+        let cli = crate::cli::Cli::try_parse_from(["tokenvault", "apps", "list", "--allow-insecure-master-key-file"])
+            .unwrap();
+        assert_eq!(cli.global.allow_insecure_master_key_file, Some(true));
     }
 
     #[test]

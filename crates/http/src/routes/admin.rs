@@ -9,9 +9,9 @@ use axum::response::IntoResponse;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
-use tokenvault_service::{ApiKeyInfo, App, AppUpdate, KeyStatus, Vault};
+use tokenvault_service::{ApiKeyInfo, App, AppUpdate, KeyStatus, PageSize, Vault};
 
-use super::{DEFAULT_PAGE_SIZE, Page, PageParams};
+use super::{Page, PageParams};
 use crate::ApiError;
 use crate::auth::AdminCaller;
 use crate::json::JsonBody;
@@ -47,7 +47,7 @@ pub(crate) async fn list_apps(
     State(vault): State<Arc<Vault>>,
     QueryParams(page): QueryParams<PageParams>,
 ) -> Result<Json<Page<App>>, ApiError> {
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, 200);
+    let limit = PageSize::LIST.resolve(page.limit)?;
     let apps = vault.list_apps(page.after.as_deref(), limit).await?;
     Ok(Json(Page::new(apps, limit, |a| a.id.clone())))
 }

@@ -8,7 +8,8 @@ use axum::http::StatusCode;
 use secrecy::ExposeSecret;
 use tokenvault_service::{
     AccessToken, ApiKeyInfo, App, AppUpdate, ClaimInstallInput, ClaimedInstall, ConnectSessionInput,
-    ConnectSessionView, GrantListQuery, GrantView, ProviderConfigInput, ProviderConfigView, ServiceError, Vault,
+    ConnectSessionView, GrantListQuery, GrantView, PageSize, ProviderConfigInput, ProviderConfigView, ServiceError,
+    Vault,
 };
 
 use super::Page;
@@ -117,7 +118,7 @@ pub(crate) async fn list_grants(
     State(vault): State<Arc<Vault>>,
     QueryParams(query): QueryParams<GrantListQuery>,
 ) -> Result<Json<Page<GrantView>>, ApiError> {
-    let limit = query.limit.unwrap_or(super::DEFAULT_PAGE_SIZE).clamp(1, 200);
+    let limit = PageSize::LIST.resolve(query.limit)?;
     let grants = vault.list_grants(&caller.app_id, &GrantListQuery { limit: Some(limit), ..query }).await?;
     Ok(Json(Page::new(grants, limit, |g| g.id.clone())))
 }

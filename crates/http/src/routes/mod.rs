@@ -29,5 +29,3 @@ impl<T> Page<T> {
         Page { data, next_cursor }
     }
 }
-
-pub(crate) const DEFAULT_PAGE_SIZE: u32 = 50;

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use tokenvault_service::{
-    AuditEventView, AuditQuery, ManagedSecretInput, ManagedSecretView, PolicyInput, PolicyView, Vault,
+    AuditEventView, AuditQuery, ManagedSecretInput, ManagedSecretView, PageSize, PolicyInput, PolicyView, Vault,
 };
 
 use super::Page;
@@ -92,19 +92,27 @@ pub(crate) async fn query_audit(
     State(vault): State<Arc<Vault>>,
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Json<Page<AuditEventView>>, ApiError> {
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = PageSize::AUDIT.resolve(query.limit)?;
     let events = vault.query_audit(&caller.app_id, &AuditQuery { limit: Some(limit), ..query }).await?;
     Ok(Json(Page::new(events, limit, |e| e.id.clone())))
 }
 
-/// The whole (filtered) audit log as JSON lines.
+/// The whole (filtered) audit log as JSON lines. It is not paginated, so `limit` and `after`
+/// are refused rather than ignored.
 pub(crate) async fn export_audit(
     caller: AppCaller,
     State(vault): State<Arc<Vault>>,
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Response, ApiError> {
+    if query.limit.is_some() || query.after.is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "the export returns every matching event: it takes no `limit` or `after`",
+        ));
+    }
     let mut lines = String::new();
-    let mut page = AuditQuery { limit: Some(1000), after: None, ..query };
+    let mut page = AuditQuery { limit: Some(PageSize::AUDIT.max), ..query };
     loop {
         let events = vault.query_audit(&caller.app_id, &page).await?;
         for event in &events {
@@ -115,7 +123,7 @@ pub(crate) async fn export_audit(
             lines.push('\n');
         }
         match events.last() {
-            Some(last) if events.len() == 1000 => page.after = Some(last.id.clone()),
+            Some(last) if events.len() == PageSize::AUDIT.max as usize => page.after = Some(last.id.clone()),
             _ => break,
         }
     }

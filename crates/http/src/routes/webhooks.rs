@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokenvault_service::{Vault, WebhookDeliveryView, WebhookEndpointInput, WebhookEndpointView};
+use tokenvault_service::{PageSize, Vault, WebhookDeliveryView, WebhookEndpointInput, WebhookEndpointView};
 
 use super::Page;
 use crate::ApiError;
@@ -56,7 +56,7 @@ pub(crate) async fn list_deliveries(
     State(vault): State<Arc<Vault>>,
     QueryParams(query): QueryParams<DeliveryQuery>,
 ) -> Result<Json<Page<WebhookDeliveryView>>, ApiError> {
-    let limit = query.limit.unwrap_or(super::DEFAULT_PAGE_SIZE).clamp(1, 200);
+    let limit = PageSize::LIST.resolve(query.limit)?;
     let rows = vault
         .list_webhook_deliveries(&caller.app_id, query.endpoint_id.as_deref(), query.after.as_deref(), limit)
         .await?;

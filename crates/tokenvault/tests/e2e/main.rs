@@ -13,6 +13,7 @@ mod connect;
 mod connect_more;
 mod egress;
 mod foundation;
+mod holes;
 mod keys;
 mod lifecycle;
 mod log_capture;

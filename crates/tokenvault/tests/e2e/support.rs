@@ -155,6 +155,8 @@ pub fn test_settings(db: &TestDatabase, dir: &std::path::Path) -> Settings {
         Backend::Postgres => {
             let path = dir.join("master.key");
             std::fs::write(&path, MasterKey::generate().to_base64().as_bytes()).unwrap();
+            // As an operator must: a key file others can read is refused.
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
             Some(path)
         }
     };
@@ -163,6 +165,7 @@ pub fn test_settings(db: &TestDatabase, dir: &std::path::Path) -> Settings {
         data_dir: dir.join("data"),
         database_url: Some(db.url.clone()),
         master_key_file,
+        allow_insecure_master_key_file: false,
         log_format: LogFormat::Human,
         admin_token: Some(ADMIN_TOKEN.to_owned().into()),
         max_body_bytes: 64 * 1024,
