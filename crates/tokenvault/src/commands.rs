@@ -21,9 +21,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(_) => serve(&settings).await,
         Command::AdminToken { name } => {
             let vault = open_vault(&settings, Arc::new(SystemClock)).await?;
-            let (id, secret) = vault.mint_admin_token(&name).await?;
-            eprintln!("admin token {id} minted; it is shown only once:");
-            println!("{}", secret.expose_secret());
+            let minted = vault.mint_admin_token(&name).await?;
+            eprintln!("admin token {} minted; it is shown only once:", minted.info.id);
+            println!("{}", minted.secret.expose_secret());
             Ok(())
         }
         Command::Keys(command) => {

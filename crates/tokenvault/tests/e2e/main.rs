@@ -8,6 +8,7 @@ mod faults;
 mod support;
 mod webhooks;
 
+mod admin_tokens;
 mod audit;
 mod connect;
 mod connect_more;
