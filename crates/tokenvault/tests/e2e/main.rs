@@ -10,6 +10,7 @@ mod webhooks;
 
 mod admin_tokens;
 mod audit;
+mod cli;
 mod connect;
 mod connect_more;
 mod egress;
