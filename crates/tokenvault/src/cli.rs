@@ -24,6 +24,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `Debug` without the credentials.
+impl std::fmt::Debug for LoginArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginArgs")
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "[REDACTED]"))
+            .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
+            .field("no_verify", &self.no_verify)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Server and direct database options")]
 pub struct GlobalArgs {
@@ -154,7 +165,7 @@ pub struct RemoteArgs {
     pub actor_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 #[command(group = clap::ArgGroup::new("credential").required(true).multiple(true).args(["admin_token", "api_key"]))]
 pub struct LoginArgs {
     /// An admin token (`tva_…` or the fixed one); `-` reads it from standard input.
