@@ -44,6 +44,8 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         .route("/apps/{app_id}", get(admin::get_app).patch(admin::update_app).delete(admin::delete_app))
         .route("/apps/{app_id}/api-keys", get(admin::list_api_keys).post(admin::mint_api_key))
         .route("/apps/{app_id}/api-keys/{key_id}", delete(admin::revoke_api_key))
+        .route("/admin-tokens", get(admin::list_admin_tokens).post(admin::mint_admin_token))
+        .route("/admin-tokens/{id}", delete(admin::revoke_admin_token))
         .route("/keys", get(admin::key_status));
     let app_api = Router::new()
         .route("/app", get(app::current_app).patch(app::update_app))

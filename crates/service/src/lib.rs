@@ -42,6 +42,7 @@ mod timestamp;
 mod urls;
 mod vault;
 
+pub use admin_auth::{AdminTokenInfo, MintedAdminToken};
 pub use api_keys::{ApiKeyInfo, MintedApiKey};
 pub use app_webhooks::{DeliveryReport, WebhookDeliveryView, WebhookEndpointInput, WebhookEndpointView};
 pub use apps::{App, AppUpdate};

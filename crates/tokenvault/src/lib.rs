@@ -3,9 +3,14 @@
 
 pub mod application;
 pub mod cli;
+pub mod client;
 pub mod commands;
+pub mod direct;
 pub mod logging;
 pub mod master_key;
+pub mod output;
+pub mod profiles;
+pub mod remote;
 pub mod settings;
 
 pub use application::Application;

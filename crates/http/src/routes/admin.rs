@@ -1,4 +1,4 @@
-//! Operator API under `/admin/v1`: apps and their API keys, data-key status.
+//! Operator API under `/admin/v1`: apps and their API keys, minted admin tokens, data-key status.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
-use tokenvault_service::{ApiKeyInfo, App, AppUpdate, KeyStatus, PageSize, Vault};
+use tokenvault_service::{AdminTokenInfo, ApiKeyInfo, App, AppUpdate, KeyStatus, PageSize, ServiceError, Vault};
 
 use super::{Page, PageParams};
 use crate::ApiError;
@@ -32,6 +32,13 @@ pub(crate) struct CreateApiKey {
 
 fn default_key_name() -> String {
     "default".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateAdminToken {
+    #[serde(default = "default_key_name")]
+    name: String,
 }
 
 pub(crate) async fn create_app(
@@ -87,8 +94,8 @@ pub(crate) async fn mint_api_key(
     JsonBody(body): JsonBody<CreateApiKey>,
 ) -> Result<impl IntoResponse, ApiError> {
     let minted = vault.mint_api_key(&app_id, &body.name, &context).await?;
-    let mut shown = serde_json::to_value(&minted.info)
-        .map_err(|e| ApiError::from(tokenvault_service::ServiceError::Internal(e.to_string())))?;
+    let mut shown =
+        serde_json::to_value(&minted.info).map_err(|e| ApiError::from(ServiceError::Internal(e.to_string())))?;
     shown["key"] = json!(minted.secret.expose_secret());
     shown["note"] = json!("store this key now: it is shown only once");
     Ok((StatusCode::CREATED, Json(shown)))
@@ -119,4 +126,35 @@ pub(crate) async fn key_status(
     State(vault): State<Arc<Vault>>,
 ) -> Result<Json<Page<KeyStatus>>, ApiError> {
     Ok(Json(Page { data: vault.key_status().await?, next_cursor: None }))
+}
+
+pub(crate) async fn list_admin_tokens(
+    _: AdminCaller,
+    State(vault): State<Arc<Vault>>,
+) -> Result<Json<Page<AdminTokenInfo>>, ApiError> {
+    Ok(Json(Page { data: vault.list_admin_tokens().await?, next_cursor: None }))
+}
+
+/// Mints an admin token; the response's `token` is the only time its secret is shown.
+pub(crate) async fn mint_admin_token(
+    _: AdminCaller,
+    State(vault): State<Arc<Vault>>,
+    JsonBody(body): JsonBody<CreateAdminToken>,
+) -> Result<impl IntoResponse, ApiError> {
+    let minted = vault.mint_admin_token(&body.name).await?;
+    let mut shown =
+        serde_json::to_value(&minted.info).map_err(|e| ApiError::from(ServiceError::Internal(e.to_string())))?;
+    shown["token"] = json!(minted.secret.expose_secret());
+    shown["note"] = json!("store this token now: it is shown only once");
+    Ok((StatusCode::CREATED, Json(shown)))
+}
+
+/// Revokes a minted admin token; the next call with it gets 401.
+pub(crate) async fn revoke_admin_token(
+    _: AdminCaller,
+    State(vault): State<Arc<Vault>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    vault.revoke_admin_token(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -75,8 +75,8 @@ async fn admin_api_requires_an_admin_token(vault: TestVault) {
         assert_error_shape(status, &body);
     }
     // A minted admin token works, and stops working once revoked.
-    let (id, secret) = vault.vault.mint_admin_token("ops").await.unwrap();
-    let secret = secrecy::ExposeSecret::expose_secret(&secret).to_owned();
+    let minted = vault.vault.mint_admin_token("ops").await.unwrap();
+    let (id, secret) = (minted.info.id, secrecy::ExposeSecret::expose_secret(&minted.secret).to_owned());
     let (status, _) = vault.call(Method::GET, "/admin/v1/apps", Some(&secret), None).await;
     assert_eq!(status, StatusCode::OK);
     vault.vault.revoke_admin_token(&id).await.unwrap();

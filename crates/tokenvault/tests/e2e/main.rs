@@ -8,7 +8,9 @@ mod faults;
 mod support;
 mod webhooks;
 
+mod admin_tokens;
 mod audit;
+mod cli;
 mod connect;
 mod connect_more;
 mod egress;

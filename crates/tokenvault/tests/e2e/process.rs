@@ -9,7 +9,15 @@ pub fn tokenvault() -> Command {
     command
         .env_remove("TOKENVAULT_MASTER_KEY")
         .env_remove("TOKENVAULT_DATABASE_URL")
-        .env_remove("TOKENVAULT_ADMIN_TOKEN");
+        .env_remove("TOKENVAULT_ADMIN_TOKEN")
+        .env_remove("TOKENVAULT_API_KEY")
+        .env_remove("TOKENVAULT_URL")
+        .env_remove("TOKENVAULT_PROFILE")
+        .env_remove("TOKENVAULT_ACTOR")
+        .env_remove("TOKENVAULT_ACTOR_REASON")
+        // Never the profiles of whoever runs the tests: without a profile, the app and key
+        // commands open the database directly.
+        .env("TOKENVAULT_CLI_CONFIG", "/nonexistent/tokenvault-test/cli.toml");
     command
 }
 
@@ -178,7 +186,7 @@ async fn keys_rotate_from_the_cli_while_the_server_serves() {
         assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8(output.stdout).unwrap()
     };
-    let app: serde_json::Value = serde_json::from_str(&run(&["apps", "create", "rot"])).unwrap();
+    let app: serde_json::Value = serde_json::from_str(&run(&["apps", "create", "rot", "--json"])).unwrap();
     let key = run(&["api-keys", "create", app["id"].as_str().unwrap()]).trim().to_owned();
     let http = reqwest::Client::new();
     let config = serde_json::json!({ "provider": "aircall", "client_id": "c", "client_secret": "rotate-me-secret" });
@@ -187,9 +195,10 @@ async fn keys_rotate_from_the_cli_while_the_server_serves() {
     assert_eq!(created.status(), 201);
     let config_id = created.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
 
-    let report: serde_json::Value = serde_json::from_str(&run(&["keys", "rotate"])).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&run(&["keys", "rotate", "--json"])).unwrap();
     assert_eq!(report["new_key_id"], 2);
-    let keys: serde_json::Value = serde_json::from_str(&run(&["keys", "list"])).unwrap();
+    let keys: serde_json::Value = serde_json::from_str(&run(&["keys", "list", "--json"])).unwrap();
+    let keys = &keys["data"];
     assert_eq!(keys[0]["state"], "retired");
     assert_eq!(keys[1]["state"], "active");
     assert_eq!(keys[1]["sealed_values"], 1);
@@ -203,8 +212,8 @@ async fn keys_rotate_from_the_cli_while_the_server_serves() {
         .await
         .unwrap();
     assert_eq!(updated.status(), 200);
-    let keys: serde_json::Value = serde_json::from_str(&run(&["keys", "list"])).unwrap();
-    assert_eq!(keys[1]["sealed_values"], 1, "the update was sealed with the new key: {keys}");
+    let keys: serde_json::Value = serde_json::from_str(&run(&["keys", "list", "--json"])).unwrap();
+    assert_eq!(keys["data"][1]["sealed_values"], 1, "the update was sealed with the new key: {keys}");
     assert!(terminate(&mut child).success());
 }
 
@@ -232,14 +241,14 @@ async fn environment_beats_the_config_file_the_cli_manages_apps_and_keys_and_sig
     assert!(startup_logs.iter().any(|line| line.starts_with('{')), "{startup_logs:?}");
 
     // Every app and key command works beside the running server, on the same database.
-    let app: serde_json::Value = serde_json::from_str(&cli(&from_env, &["apps", "create", "ops"])).unwrap();
+    let app: serde_json::Value = serde_json::from_str(&cli(&from_env, &["apps", "create", "ops", "--json"])).unwrap();
     let app_id = app["id"].as_str().unwrap();
     let key = cli(&from_env, &["api-keys", "create", app_id]).trim().to_owned();
     let http = reqwest::Client::new();
     let response = http.get(format!("{base}/v1/app")).bearer_auth(&key).send().await.unwrap();
     assert_eq!(response.status(), 200);
 
-    let listed = cli(&from_env, &["api-keys", "list", app_id]);
+    let listed = cli(&from_env, &["api-keys", "list", app_id, "--json"]);
     assert!(!listed.contains(&key), "a listing never shows the secret");
     let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
     let keys = listed.as_array().or_else(|| listed["data"].as_array()).expect("a list of keys");
