@@ -72,7 +72,7 @@ mod tests {
         for _ in 0..100 {
             let soon = NOW + 60_000;
             let at = next_refresh_at(Some(soon), true, None, NOW).unwrap();
-            assert!(at >= NOW + 30_000 && at <= NOW + 36_000, "{}", (at - NOW) / 1000);
+            assert!((NOW + 30_000..=NOW + 36_000).contains(&at), "{}", (at - NOW) / 1000);
         }
     }
 
