@@ -208,6 +208,9 @@ impl StdError for EgressDenied {}
 pub struct EgressPolicy {
     allow_private: bool,
     allowed: Vec<IpNet>,
+    /// Certificate authorities trusted besides the system's (`--ca-file`), as PEM: a provider
+    /// behind a private CA. They add to the system roots (which `SSL_CERT_FILE` replaces).
+    extra_roots: Option<Arc<Vec<u8>>>,
 }
 
 /// How long a check at creation waits for DNS before accepting the name as it is.
@@ -221,12 +224,12 @@ impl EgressPolicy {
 
     /// Allows every destination: for a vault whose providers run on the same machine or network.
     pub fn unrestricted() -> Self {
-        Self { allow_private: true, allowed: Vec::new() }
+        Self { allow_private: true, allowed: Vec::new(), extra_roots: None }
     }
 
     /// `allow_private` turns the guard off; `allowed` lets these ranges through while it is on.
     pub fn new(allow_private: bool, allowed: Vec<IpNet>) -> Self {
-        Self { allow_private, allowed: allowed.into_iter().map(|net| net.trunc()).collect() }
+        Self { allow_private, allowed: allowed.into_iter().map(|net| net.trunc()).collect(), extra_roots: None }
     }
 
     pub fn allows_private(&self) -> bool {
@@ -295,7 +298,25 @@ impl EgressPolicy {
     /// A reqwest client builder whose connections obey this policy: names resolve through the
     /// guard, and no proxy (from `HTTP_PROXY` and friends) can carry a request around it.
     pub fn client_builder(&self) -> reqwest::ClientBuilder {
-        reqwest::Client::builder().no_proxy().dns_resolver(Arc::new(GuardedResolver { policy: self.clone() }))
+        let builder =
+            reqwest::Client::builder().no_proxy().dns_resolver(Arc::new(GuardedResolver { policy: self.clone() }));
+        match &self.extra_roots {
+            // Checked when set: the bundle parses and holds at least one certificate.
+            Some(pem) => builder.tls_certs_merge(reqwest::Certificate::from_pem_bundle(pem).unwrap_or_default()),
+            None => builder,
+        }
+    }
+
+    /// Trusts the certificate authorities in `pem` (one or more PEM certificates) besides the
+    /// system's, for every outbound connection.
+    pub fn with_extra_roots(mut self, pem: Vec<u8>) -> Result<Self, String> {
+        let certificates =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| "it is not a PEM certificate bundle".to_owned())?;
+        if certificates.is_empty() {
+            return Err("it holds no PEM certificate".into());
+        }
+        self.extra_roots = Some(Arc::new(pem));
+        Ok(self)
     }
 }
 

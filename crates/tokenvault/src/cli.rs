@@ -256,6 +256,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub egress_allow_cidrs: Vec<String>,
+    /// PEM file of certificate authorities to trust for outbound TLS (providers, proxy, app
+    /// webhooks) besides the system's; `SSL_CERT_FILE` instead replaces the system's roots.
+    #[arg(long, env = "TOKENVAULT_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

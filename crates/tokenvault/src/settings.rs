@@ -73,6 +73,7 @@ struct FileSettings {
     proxy_idle_timeout_seconds: Option<u64>,
     allow_private_egress: Option<bool>,
     egress_allow_cidrs: Option<Vec<String>>,
+    ca_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -124,8 +125,14 @@ impl Settings {
             .filter(|c| !c.trim().is_empty())
             .map(|c| parse_cidr(c).map_err(|why| anyhow::anyhow!("egress allowlist: {why}")))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let egress =
+        let mut egress =
             EgressPolicy::new(serve.allow_private_egress.or(file.allow_private_egress).unwrap_or(false), allowed);
+        if let Some(path) = serve.ca_file.clone().or(file.ca_file) {
+            let pem = std::fs::read(&path).with_context(|| format!("cannot read the CA file {}", path.display()))?;
+            egress = egress
+                .with_extra_roots(pem)
+                .map_err(|why| anyhow::anyhow!("the CA file {} cannot be used: {why}", path.display()))?;
+        }
         Ok(Settings {
             egress,
             proxy_limits,

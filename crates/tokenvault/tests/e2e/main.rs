@@ -6,6 +6,7 @@ mod disconnect_failures;
 mod fake_peek;
 mod faults;
 mod support;
+mod tls;
 mod webhooks;
 
 mod admin_tokens;
