@@ -18,7 +18,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Context {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let actor = Actor::parse(header("x-actor-type"), header("x-actor-id"), header("x-actor-reason"))?;
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-        let client_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let client_ip = match parts.extensions.get::<crate::client_ip::ClientIp>() {
+            Some(client) => Some(client.0),
+            None => parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+        };
         Ok(Context(CallContext { request_id, actor, client_ip }))
     }
 }

@@ -5,6 +5,7 @@
 //! error response has the same JSON shape and carries the request id.
 
 mod auth;
+mod client_ip;
 mod context;
 mod edge_limits;
 mod error;
@@ -18,6 +19,7 @@ mod request_id;
 mod routes;
 mod server;
 
+pub use client_ip::TrustedProxies;
 pub use edge_limits::HeadLimits;
 pub use error::ApiError;
 pub use server::{HttpOptions, build_router, serve};

@@ -30,11 +30,18 @@ pub struct HttpOptions {
     pub request_timeout: Duration,
     /// Largest request URI and headers: 414 `uri_too_long`, 431 `request_headers_too_large`.
     pub head: HeadLimits,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for IP-allowlist policies).
+    pub trusted_proxies: crate::TrustedProxies,
 }
 
 impl Default for HttpOptions {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024, request_timeout: Duration::from_secs(30), head: HeadLimits::default() }
+        Self {
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            head: HeadLimits::default(),
+            trusted_proxies: crate::TrustedProxies::default(),
+        }
     }
 }
 
@@ -143,9 +150,11 @@ pub async fn serve(
             },
             _ = stop_tx.closed() => break,
         };
-        let router = router.clone();
+        let (router, proxies) = (router.clone(), options.trusted_proxies.clone());
         let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
             let mut request = request.map(Body::new);
+            let client = crate::client_ip::ClientIp(proxies.client_ip(remote, request.headers()));
+            request.extensions_mut().insert(client);
             request.extensions_mut().insert(ConnectInfo::<SocketAddr>(remote));
             router.clone().oneshot(request)
         });

@@ -63,6 +63,14 @@ pub struct RateLimit {
     pub per_seconds: u32,
 }
 
+impl RateLimit {
+    /// The bucket's capacity and its refill rate in tokens per millisecond.
+    fn rate(&self) -> (f64, f64) {
+        let capacity = f64::from(self.requests.max(1));
+        (capacity, capacity / (f64::from(self.per_seconds.max(1)) * 1000.0))
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyInput {
@@ -133,8 +141,7 @@ pub(crate) struct RateBuckets {
 impl RateBuckets {
     /// Takes one token; `Err(seconds)` until the next one if the bucket is empty.
     fn take(&self, key: (String, String), limit: RateLimit, now_ms: i64) -> Result<(), u64> {
-        let capacity = f64::from(limit.requests.max(1));
-        let per_ms = capacity / (f64::from(limit.per_seconds.max(1)) * 1000.0);
+        let (capacity, per_ms) = limit.rate();
         let mut buckets = self.buckets.lock().expect("poisoned");
         let (tokens, at) = buckets.entry(key).or_insert((capacity, now_ms));
         *tokens = (*tokens + (now_ms - *at).max(0) as f64 * per_ms).min(capacity);
@@ -300,18 +307,60 @@ impl Vault {
         let policies =
             self.store.policies_for(&scope.app_id, scope.provider_config_id.as_deref(), &scope.grant_id).await?;
         let evaluated: Vec<String> = policies.iter().map(|p| p.id.clone()).collect();
-        for policy in policies {
+        let mut rate_limits = Vec::new();
+        for policy in &policies {
             let result = match serde_json::from_str::<PolicyRules>(&policy.rules) {
-                Ok(rules) => self.evaluate(&policy.id, &rules, scope, access, context),
+                Ok(rules) => self.evaluate(&policy.id, &rules, scope, access, context).map(|()| rules.rate_limit),
                 Err(_) => Err(deny(&policy.id, "unreadable")),
             };
-            if let Err(denied) = result {
-                tracing::info!(policy_id = %policy.id, grant_id = %scope.grant_id, "access denied by policy");
-                self.audit(crate::audit::AuditEntry::denied(scope, &access, &denied, context));
-                return Err(denied);
+            match result {
+                Ok(limit) => rate_limits.extend(limit.map(|l| (policy.id.as_str(), l))),
+                Err(denied) => return Err(self.denied(scope, &access, denied, context)),
+            }
+        }
+        // Rate limits last, so a call another rule refuses spends no token.
+        for (policy_id, limit) in rate_limits {
+            if let Err(wait) = self.take_rate_token(policy_id, &scope.grant_id, limit).await? {
+                let limited = ServiceError::RateLimited {
+                    message: format!("rate limit of policy {policy_id} reached"),
+                    retry_after_seconds: wait,
+                };
+                return Err(self.denied(scope, &access, limited, context));
             }
         }
         Ok(allowed_by(&evaluated))
+    }
+
+    fn denied(
+        &self,
+        scope: &PolicyScope,
+        access: &Access<'_>,
+        denied: ServiceError,
+        context: &CallContext,
+    ) -> ServiceError {
+        tracing::info!(grant_id = %scope.grant_id, error = %denied, "access denied by policy");
+        self.audit(crate::audit::AuditEntry::denied(scope, access, &denied, context));
+        denied
+    }
+
+    /// One token of a rate-limit policy's bucket for this grant: shared by every instance on
+    /// PostgreSQL, in memory for the single instance of an SQLite vault.
+    async fn take_rate_token(
+        &self,
+        policy_id: &str,
+        grant_id: &str,
+        limit: RateLimit,
+    ) -> Result<Result<(), u64>, ServiceError> {
+        let now = self.now().as_millis();
+        match self.store.dialect() {
+            tokenvault_store::Dialect::Postgres => {
+                let (capacity, per_ms) = limit.rate();
+                Ok(self.store.take_rate_token(policy_id, grant_id, capacity, per_ms, now).await?)
+            }
+            tokenvault_store::Dialect::Sqlite => {
+                Ok(self.rate_buckets.take((policy_id.to_owned(), grant_id.to_owned()), limit, now))
+            }
+        }
     }
 
     fn evaluate(
@@ -384,14 +433,6 @@ impl Vault {
             && !context.actor.id.as_ref().is_some_and(|i| ids.contains(i))
         {
             return Err(deny(id, "actor_ids"));
-        }
-        if let Some(limit) = rules.rate_limit
-            && let Err(wait) = self.rate_buckets.take((id.to_owned(), scope.grant_id.clone()), limit, now.as_millis())
-        {
-            return Err(ServiceError::RateLimited {
-                message: format!("rate limit of policy {id} reached"),
-                retry_after_seconds: wait,
-            });
         }
         Ok(())
     }

@@ -84,6 +84,51 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        sqlx::query("DELETE FROM rate_buckets WHERE policy_id = $1").bind(id).execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Takes one token from the shared bucket of (`policy_id`, `subject`), refilled at
+    /// `per_ms` tokens a millisecond up to `capacity`, in one atomic statement, so instances
+    /// sharing the database share the rate. `Err(seconds)` until the next token if it is empty.
+    /// PostgreSQL only: a single SQLite instance keeps its buckets in memory.
+    pub async fn take_rate_token(
+        &self,
+        policy_id: &str,
+        subject: &str,
+        capacity: f64,
+        per_ms: f64,
+        now: Millis,
+    ) -> Result<Result<(), u64>, StoreError> {
+        let taken = self
+            .retrying(|| async move {
+                Ok(sqlx::query(
+                    "INSERT INTO rate_buckets (policy_id, subject, tokens, updated_at) VALUES ($1, $2, $3 - 1, $4) \
+                     ON CONFLICT (policy_id, subject) DO UPDATE \
+                     SET tokens = LEAST($3, rate_buckets.tokens + GREATEST($4 - rate_buckets.updated_at, 0) * $5) - 1, updated_at = $4 \
+                     WHERE LEAST($3, rate_buckets.tokens + GREATEST($4 - rate_buckets.updated_at, 0) * $5) >= 1 \
+                     RETURNING tokens",
+                )
+                .bind(policy_id)
+                .bind(subject)
+                .bind(capacity)
+                .bind(now)
+                .bind(per_ms)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some())
+            })
+            .await?;
+        if taken {
+            return Ok(Ok(()));
+        }
+        let row = sqlx::query("SELECT tokens, updated_at FROM rate_buckets WHERE policy_id = $1 AND subject = $2")
+            .bind(policy_id)
+            .bind(subject)
+            .fetch_one(&self.pool)
+            .await?;
+        let (tokens, at): (f64, Millis) = (row.try_get("tokens")?, row.try_get("updated_at")?);
+        let current = (tokens + (now - at).max(0) as f64 * per_ms).min(capacity);
+        Ok(Err((((1.0 - current) / per_ms) / 1000.0).ceil().max(1.0) as u64))
     }
 }

@@ -67,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
         proxy_limits: Default::default(),
         // The fake providers listen on loopback, which the egress guard refuses by default.
         egress: tokenvault_providers::EgressPolicy::unrestricted(),
+        trusted_proxies: Vec::new(),
         refresh: RefreshSettings {
             interval: None,
             webhook_interval: None,

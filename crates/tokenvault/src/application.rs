@@ -31,7 +31,11 @@ impl Application {
             None => url::Url::parse(&format!("http://{addr}/"))?,
         };
         let vault = open_vault_at(settings, clock, public_url).await?;
-        let http = HttpOptions { max_body_bytes: settings.max_body_bytes, ..HttpOptions::default() };
+        let http = HttpOptions {
+            max_body_bytes: settings.max_body_bytes,
+            trusted_proxies: tokenvault_http::TrustedProxies::new(settings.trusted_proxies.clone()),
+            ..HttpOptions::default()
+        };
         Ok(Application {
             listener,
             addr,

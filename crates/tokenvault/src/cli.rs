@@ -260,6 +260,11 @@ pub struct ServeArgs {
     /// webhooks) besides the system's; `SSL_CERT_FILE` instead replaces the system's roots.
     #[arg(long, env = "TOKENVAULT_CA_FILE", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// A reverse proxy in front of the vault (address or CIDR, repeatable; the environment
+    /// variable takes a comma-separated list): requests from it are attributed to the client
+    /// it names in `X-Forwarded-For`, which IP-allowlist policies then judge.
+    #[arg(long = "trusted-proxy", env = "TOKENVAULT_TRUSTED_PROXIES", value_name = "CIDR", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -32,6 +32,8 @@ pub struct Settings {
     pub proxy_limits: tokenvault_service::ProxyLimits,
     /// Which addresses outbound calls may reach (default: public ones only).
     pub egress: EgressPolicy,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Token lifecycle settings.
@@ -74,6 +76,7 @@ struct FileSettings {
     allow_private_egress: Option<bool>,
     egress_allow_cidrs: Option<Vec<String>>,
     ca_file: Option<PathBuf>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -115,6 +118,16 @@ impl Settings {
                 proxy_defaults.idle_timeout,
             ),
         };
+        let proxies = if serve.trusted_proxies.is_empty() {
+            file.trusted_proxies.unwrap_or_default()
+        } else {
+            serve.trusted_proxies.clone()
+        };
+        let trusted_proxies = proxies
+            .iter()
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| parse_cidr(c).map_err(|why| anyhow::anyhow!("trusted proxies: {why}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let cidrs = if serve.egress_allow_cidrs.is_empty() {
             file.egress_allow_cidrs.unwrap_or_default()
         } else {
@@ -134,6 +147,7 @@ impl Settings {
                 .map_err(|why| anyhow::anyhow!("the CA file {} cannot be used: {why}", path.display()))?;
         }
         Ok(Settings {
+            trusted_proxies,
             egress,
             proxy_limits,
             listen: serve

@@ -22,6 +22,7 @@ mod lifecycle;
 mod log_capture;
 mod managed_secrets;
 mod multiprocess;
+mod operations;
 mod policy_actors;
 mod process;
 mod provider_verdicts;

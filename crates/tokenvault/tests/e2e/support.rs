@@ -90,6 +90,13 @@ impl TestVault {
         }
     }
 
+    /// Another instance on the same database and data directory (same master key), as a
+    /// second vault process behind a load balancer would be.
+    pub async fn another_instance(&self) -> TestVault {
+        let settings = Settings { listen: "127.0.0.1:0".parse().unwrap(), ..self.settings.clone() };
+        Self::start_with(settings, self._db.clone(), self._dir.clone()).await
+    }
+
     pub fn database(&self) -> &TestDatabase {
         &self._db
     }
@@ -177,6 +184,7 @@ pub fn test_settings(db: &TestDatabase, dir: &std::path::Path) -> Settings {
         // The fake providers and test receivers listen on loopback, which the egress guard
         // refuses by default: the tests allow it explicitly (the `egress` tests turn it back on).
         egress: tokenvault_providers::EgressPolicy::unrestricted(),
+        trusted_proxies: Vec::new(),
         refresh: tokenvault::settings::RefreshSettings {
             interval: None,
             webhook_interval: None,

@@ -120,7 +120,7 @@ async fn an_untrusted_provider_is_refused_with_the_tls_reason_and_trusted_with_c
     assert!(message.contains(&format!("localhost:{port}/.well-known/")), "the endpoint: {message}");
     assert!(message.contains("TLS") && mentions_the_certificate(message), "the verification reason: {message}");
 
-    let ca_file = ca.write_ca(&vault.settings.data_dir.parent().unwrap().to_owned());
+    let ca_file = ca.write_ca(vault.settings.data_dir.parent().unwrap());
     let pem = std::fs::read(&ca_file).unwrap();
     let vault = vault.restart_adjusted(|s| s.egress = s.egress.clone().with_extra_roots(pem).unwrap()).await;
     let (status, config) =
