@@ -177,6 +177,26 @@ impl Vault {
         self.keys.finish_rotation(self.config.rotation_batch_size, resumed).await
     }
 
+    /// Writes a consistent copy of an SQLite database to `path` while serving (sealed values
+    /// stay sealed: the copy is useless without the master key, which is backed up separately).
+    /// The file is created here, new and 0600, so an existing file is never overwritten.
+    pub async fn backup_to(&self, path: &std::path::Path) -> Result<(), ServiceError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let target = path
+            .to_str()
+            .ok_or_else(|| ServiceError::invalid("invalid_backup_path", "the backup path is not UTF-8"))?;
+        if self.store.dialect() != tokenvault_store::Dialect::Sqlite {
+            return Err(ServiceError::invalid("backup_not_supported", "back up PostgreSQL with pg_dump"));
+        }
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
+            ServiceError::invalid("backup_target_unusable", format!("cannot create {}: {e}", path.display()))
+        })?;
+        self.store.backup_sqlite_to(target).await.map_err(|e| match e {
+            tokenvault_store::StoreError::UnsupportedUrl(why) => ServiceError::invalid("backup_not_supported", why),
+            other => other.into(),
+        })
+    }
+
     pub async fn key_status(&self) -> Result<Vec<crate::KeyStatus>, ServiceError> {
         self.keys.status().await
     }

@@ -108,6 +108,17 @@ impl Store {
         }
     }
 
+    /// SQLite only: writes a consistent copy of the whole database into `path`, which must not
+    /// exist or be empty, while the vault keeps serving (`VACUUM INTO`). For PostgreSQL,
+    /// `pg_dump` is the tool.
+    pub async fn backup_sqlite_to(&self, path: &str) -> Result<(), StoreError> {
+        if self.dialect != Dialect::Sqlite {
+            return Err(StoreError::UnsupportedUrl("backups of PostgreSQL are made with pg_dump".into()));
+        }
+        sqlx::query("VACUUM INTO $1").bind(path).execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// True once [`Store::close`] ran: nothing will be written any more.
     pub fn is_closed(&self) -> bool {
         self.pool.is_closed()

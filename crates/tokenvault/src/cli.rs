@@ -93,6 +93,12 @@ pub enum Command {
         #[arg(long, default_value = "cli")]
         name: String,
     },
+    /// Write a consistent copy of the embedded SQLite database to FILE (a new file, mode 0600)
+    /// while the vault keeps serving (direct database mode). PostgreSQL: use pg_dump.
+    Backup {
+        #[arg(value_name = "FILE")]
+        to: PathBuf,
+    },
     /// Store a vault URL and credential as a profile in the CLI config file (mode 0600).
     Login(LoginArgs),
     /// Remove a profile (the one `--profile` or TOKENVAULT_PROFILE names; default `default`).

@@ -1,7 +1,7 @@
 //! Direct database mode: the few commands that work without a running vault, by opening the
 //! database as `serve` would (same settings, master key included). `admin-token` (the first
-//! credential has to come from somewhere) and `keys rotate` (it needs the master key) only exist
-//! here; `apps create|list|delete`, `api-keys create|list|revoke APP_ID …` and `keys list` also
+//! credential has to come from somewhere), `keys rotate` (it needs the master key) and `backup`
+//! (a file on the database's machine) only exist here; `apps create|list|delete`, `api-keys create|list|revoke APP_ID …` and `keys list` also
 //! work here for scripts that predate profiles, used when no vault URL or profile is given, or
 //! with `--direct`. Results have the API's JSON shapes, so both modes print the same.
 
@@ -24,6 +24,7 @@ pub fn supports(command: &Command) -> bool {
     matches!(
         command,
         Command::AdminToken { .. }
+            | Command::Backup { .. }
             | Command::Keys(_)
             | Command::Apps(AppsCommand::Create { .. } | AppsCommand::List { .. } | AppsCommand::Delete { .. })
             | Command::ApiKeys(_)
@@ -32,7 +33,7 @@ pub fn supports(command: &Command) -> bool {
 
 /// Whether `command` exists only in direct mode.
 pub fn only(command: &Command) -> bool {
-    matches!(command, Command::AdminToken { .. } | Command::Keys(KeysCommand::Rotate))
+    matches!(command, Command::AdminToken { .. } | Command::Backup { .. } | Command::Keys(KeysCommand::Rotate))
 }
 
 fn to_json(value: &impl serde::Serialize) -> anyhow::Result<Value> {
@@ -64,6 +65,10 @@ async fn run_on(vault: &Vault, command: Command) -> anyhow::Result<Outcome> {
             value["token"] = minted.secret.expose_secret().into();
             let note = format!("admin token {} minted; it is shown only once:", minted.info.id);
             Outcome::Secret { value, field: "token", note }
+        }
+        Command::Backup { to } => {
+            vault.backup_to(&to).await?;
+            Outcome::done(format!("database copied to {}; keep the master key apart from it", to.display()))
         }
         Command::Keys(KeysCommand::Rotate) => Outcome::record(to_json(&vault.rotate_keys().await?)?),
         Command::Keys(KeysCommand::List) => {

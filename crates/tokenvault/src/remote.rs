@@ -48,6 +48,7 @@ pub async fn run(client: &ApiClient, command: Command) -> anyhow::Result<Outcome
         Command::Audit(command) => audit(client, command).await,
         Command::Serve(_)
         | Command::AdminToken { .. }
+        | Command::Backup { .. }
         | Command::Login(_)
         | Command::Logout
         | Command::Profiles

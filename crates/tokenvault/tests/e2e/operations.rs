@@ -97,3 +97,49 @@ async fn a_rate_limit_is_shared_by_instances_on_one_postgresql() {
     }
     assert_eq!(allowed, 5, "the instances share one bucket");
 }
+
+/// `tokenvault backup FILE` copies the embedded database while the vault serves; the copy (with
+/// the master key, kept apart) is a working vault.
+#[tokio::test]
+async fn an_online_backup_of_the_embedded_database_restores() {
+    use crate::process::{spawn, terminate, tokenvault};
+    use crate::support::ADMIN_TOKEN;
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let serve = |extra: &[&str]| {
+        let mut command = tokenvault();
+        command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(&data).args(extra);
+        command.env("TOKENVAULT_ADMIN_TOKEN", ADMIN_TOKEN);
+        spawn(command)
+    };
+    let http = reqwest::Client::new();
+    let create_app = async |base: &str, name: &str| {
+        let response =
+            http.post(format!("{base}/admin/v1/apps")).bearer_auth(ADMIN_TOKEN).json(&json!({ "name": name })).send();
+        assert_eq!(response.await.unwrap().status(), StatusCode::CREATED);
+    };
+    let (mut child, base, _, _) = serve(&[]);
+    create_app(&base, "before-backup").await;
+    let copy = dir.path().join("copy.db");
+    let backup = tokenvault().arg("backup").arg(&copy).arg("--data-dir").arg(&data).output().unwrap();
+    assert!(backup.status.success(), "{}", String::from_utf8_lossy(&backup.stderr));
+    assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777, 0o600);
+    create_app(&base, "after-backup").await;
+    // An existing file is never overwritten.
+    let again = tokenvault().arg("backup").arg(&copy).arg("--data-dir").arg(&data).output().unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("copy.db"), "{}", String::from_utf8_lossy(&again.stderr));
+    terminate(&mut child);
+
+    let copy_url = format!("sqlite://{}", copy.display());
+    let key_file = data.join("master.key");
+    let (mut restored, base, _, _) =
+        serve(&["--database-url", &copy_url, "--master-key-file", key_file.to_str().unwrap()]);
+    let apps: Value =
+        http.get(format!("{base}/admin/v1/apps")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
+    let names: Vec<&str> = apps["data"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["before-backup"], "the copy is the database as it was");
+    terminate(&mut restored);
+}
