@@ -165,8 +165,10 @@ impl Vault {
     pub async fn refresh_grant(&self, grant_id: &str, trigger: RefreshTrigger) -> Result<RefreshOutcome, ServiceError> {
         let lock = self.refresh_locks.get(grant_id);
         // A refresh whose result is still being written holds this lock until it lands: wait a
-        // while, then tell the caller to come back rather than hang on the database.
-        let in_process = tokio::time::timeout(self.config.refresh_lease, lock.lock_owned())
+        // while (at most one lease, and less than the API's 30 s request timeout), then tell the
+        // caller to come back rather than hang on the database.
+        let patience = self.config.refresh_lease.min(Duration::from_secs(20));
+        let in_process = tokio::time::timeout(patience, lock.lock_owned())
             .await
             .map_err(|_| refresh_in_progress("a refresh of this grant is still being stored; retry shortly"))?;
         let deadline = std::time::Instant::now() + self.config.refresh_lease * 2;
