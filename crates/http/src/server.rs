@@ -85,6 +85,7 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         .route("/audit/export", get(use_api::export_audit))
         .route("/api-keys", get(app::list_api_keys))
         .route("/api-keys/{key_id}", delete(app::revoke_api_key));
+    let counted = vault.clone();
     let proxy_api = Router::new()
         .route("/v1/proxy/{grant_id}/{*path}", any(proxy::proxy))
         .route("/v1/proxy/{grant_id}", any(proxy::proxy))
@@ -93,6 +94,7 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(crate::openapi::document))
+        .route("/metrics", get(crate::metrics::metrics))
         .nest("/admin/v1", admin_api)
         .nest("/v1", app_api)
         .route("/connect/{token}", get(connect::start))
@@ -103,6 +105,7 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         .with_state(vault)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, options.request_timeout))
         .merge(proxy_api)
+        .route_layer(axum::middleware::from_fn_with_state(counted, crate::metrics::record))
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .layer(CatchPanicLayer::new())
         .layer(axum::middleware::from_fn_with_state(options.head, crate::error_shape::layer))

@@ -51,7 +51,7 @@ pub(crate) fn outcome_of(error: Option<&ServiceError>) -> (String, Option<String
     }
 }
 
-fn error_code(error: &ServiceError) -> &'static str {
+pub(crate) fn error_code(error: &ServiceError) -> &'static str {
     match error {
         ServiceError::Invalid { code, .. }
         | ServiceError::Unauthenticated { code, .. }
@@ -194,15 +194,27 @@ pub(crate) struct AuditQueue {
     healthy: Arc<AtomicBool>,
 }
 
+impl AuditQueue {
+    /// Rows waiting for the writer.
+    pub(crate) fn depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+}
+
 /// Starts the writer task; returns its queue.
-pub(crate) fn spawn_writer(store: Store) -> AuditQueue {
+pub(crate) fn spawn_writer(store: Store, metrics: Arc<crate::Metrics>) -> AuditQueue {
     let (tx, rx) = mpsc::channel::<AuditCommand>(QUEUE_CAPACITY);
     let healthy = Arc::new(AtomicBool::new(true));
-    tokio::spawn(run_writer(store, rx, healthy.clone()));
+    tokio::spawn(run_writer(store, rx, healthy.clone(), metrics));
     AuditQueue { tx, healthy }
 }
 
-async fn run_writer(store: Store, mut rx: mpsc::Receiver<AuditCommand>, healthy: Arc<AtomicBool>) {
+async fn run_writer(
+    store: Store,
+    mut rx: mpsc::Receiver<AuditCommand>,
+    healthy: Arc<AtomicBool>,
+    metrics: Arc<crate::Metrics>,
+) {
     let mut kept: Vec<AuditRecord> = Vec::new();
     let mut delay = Duration::from_millis(100);
     loop {
@@ -241,7 +253,10 @@ async fn run_writer(store: Store, mut rx: mpsc::Receiver<AuditCommand>, healthy:
             }
         }
         if !batch.is_empty() {
-            match store.append_audit(&batch).await {
+            let started = std::time::Instant::now();
+            let written = store.append_audit(&batch).await;
+            metrics.audit_write(started.elapsed());
+            match written {
                 Ok(()) => {
                     healthy.store(true, Ordering::SeqCst);
                     delay = Duration::from_millis(100);

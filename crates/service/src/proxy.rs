@@ -78,6 +78,8 @@ struct Upstream {
     status: u16,
     headers: HeaderMap,
     body: BodyStream,
+    /// Time spent waiting for the provider (every attempt), to tell the vault's own share.
+    at_provider: std::time::Duration,
 }
 
 const REPLAYABLE_BODY_LIMIT: u64 = 64 * 1024;
@@ -185,8 +187,11 @@ impl Vault {
             meter.clone(),
         );
         let method = request.method.clone();
+        let started = std::time::Instant::now();
         match self.forward(app_id, grant_id, request, context, &mut audit, &meter).await {
             Ok(upstream) => {
+                let added = started.elapsed().saturating_sub(upstream.at_provider);
+                self.metrics.proxy_call(audit.provider(), Some(upstream.status), Some(added));
                 let expects_body = method != Method::HEAD && !matches!(upstream.status, 100..=199 | 204 | 304);
                 let limits = &self.config.proxy_limits;
                 let body = ResponseBody::new(
@@ -200,6 +205,7 @@ impl Vault {
                 Ok(ProxyResponse { status: upstream.status, headers: upstream.headers, body: Box::pin(body) })
             }
             Err(error) => {
+                self.metrics.proxy_call(audit.provider(), audit.upstream_status(), None);
                 audit.failed(&error);
                 Err(error)
             }
@@ -258,10 +264,14 @@ impl Vault {
             .map_err(|denied| crate::egress::refused_call(&format!("the call was not sent: {denied}")))?;
         let mut renewed: Option<Credential> = None;
         let mut retried = false;
+        let mut at_provider = std::time::Duration::ZERO;
         loop {
             let upstream = self.proxy_http.request(request.method.clone(), url.clone()).headers(headers.clone());
             let upstream = renewed.as_ref().unwrap_or(&target.credential).apply(upstream).body(body.next_attempt());
-            let response = match tokio::time::timeout(limits.response_timeout, upstream.send()).await {
+            let sent = std::time::Instant::now();
+            let answer = tokio::time::timeout(limits.response_timeout, upstream.send()).await;
+            at_provider += sent.elapsed();
+            let response = match answer {
                 Err(_) => return Err(upstream_timeout()),
                 Ok(Err(error)) => return Err(send_failure(&error, meter)),
                 Ok(Ok(response)) => response,
@@ -302,7 +312,7 @@ impl Vault {
             }
             let headers = response_headers(response.headers());
             let body = Box::pin(response.bytes_stream().map_err(std::io::Error::other));
-            return Ok(Upstream { status: status.as_u16(), headers, body });
+            return Ok(Upstream { status: status.as_u16(), headers, body, at_provider });
         }
     }
 

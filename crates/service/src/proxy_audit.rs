@@ -53,6 +53,15 @@ impl ProxyAudit {
         self.record.end_user_id = end_user_id.map(str::to_owned);
     }
 
+    /// The provider of the call, once known (`unknown` before).
+    pub(crate) fn provider(&self) -> &str {
+        self.record.provider.as_deref().unwrap_or("unknown")
+    }
+
+    pub(crate) fn upstream_status(&self) -> Option<u16> {
+        self.record.upstream_status.and_then(|s| u16::try_from(s).ok())
+    }
+
     /// The policies allowed the call; their decision is kept on this row instead of a row of its own.
     pub(crate) fn allowed(&mut self, decision: String) {
         self.record.detail = Some(decision);

@@ -92,6 +92,8 @@ impl Vault {
         };
         let entry =
             crate::audit::AuditEntry::for_grant(&grant, "token.retrieved", token.as_ref().err(), decision, context);
+        let outcome = token.as_ref().err().map_or("ok", crate::audit::error_code);
+        self.metrics.token_fetch(&grant.provider, outcome);
         match token {
             // The token leaves the vault only once its retrieval is on record.
             Ok(token) => self.audit_sink().record_durably(entry).await.map(|()| token),
@@ -222,12 +224,23 @@ impl Vault {
             self.instance_id.clone(),
             self.config.refresh_lease,
         );
+        let started = std::time::Instant::now();
         let result = self.refresh_with_lease(&grant, &heartbeat).await;
         let result = match result {
             Ok(Attempt::Done(outcome)) => Ok(outcome),
             Ok(Attempt::Issued(issued)) => self.persist_refresh(&grant, *issued, heartbeat, in_process).await,
             Err(error) => Err(error),
         };
+        let outcome = match &result {
+            Ok(RefreshOutcome::Refreshed) => Some("refreshed"),
+            Ok(RefreshOutcome::AlreadyFresh) => None,
+            Ok(RefreshOutcome::NeedsReauth(_)) => Some("needs_reauth"),
+            Ok(RefreshOutcome::RetryLater { .. }) => Some("retry_later"),
+            Err(error) => Some(crate::audit::error_code(error)),
+        };
+        if let Some(outcome) = outcome {
+            self.metrics.refresh(&grant.provider, outcome, started.elapsed());
+        }
         if result.is_err() {
             // Best effort: a lease left behind only delays the next refresh by its length.
             let _ = self.store.release_refresh_lease(&grant.id, &self.instance_id).await;

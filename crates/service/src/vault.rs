@@ -38,6 +38,8 @@ pub struct VaultConfig {
     pub proxy_limits: crate::ProxyLimits,
     /// Audit rows older than this are deleted (hourly, and by [`Vault::purge_expired_audit`]).
     pub audit_retention: Duration,
+    /// A bearer token `GET /metrics` requires; `None`: the endpoint is open.
+    pub metrics_token: Option<SecretString>,
     /// Which destination addresses outbound calls (providers, proxy, app webhooks) may reach;
     /// the default refuses loopback, private and link-local ones.
     pub egress: EgressPolicy,
@@ -57,6 +59,7 @@ impl Default for VaultConfig {
             refresh_concurrency_per_provider: 4,
             proxy_limits: crate::ProxyLimits::default(),
             audit_retention: Duration::from_secs(365 * 86_400),
+            metrics_token: None,
             egress: EgressPolicy::default(),
         }
     }
@@ -79,6 +82,7 @@ pub struct Vault {
     pub(crate) proxy_http: reqwest::Client,
     pub(crate) rate_buckets: crate::policies::RateBuckets,
     pub(crate) audit_queue: crate::audit::AuditQueue,
+    pub(crate) metrics: Arc<crate::Metrics>,
     /// This vault itself, for work that outlives a call (a refresh result still being stored).
     pub(crate) self_ref: std::sync::Weak<Vault>,
     /// Refresh results kept in memory until the database takes them.
@@ -106,6 +110,7 @@ impl Vault {
         let keys = KeyManager::load(store.clone(), master_key, clock.clone(), config.key_cache_ttl).await?;
         let refresh_limits = RefreshLimits::new(config.refresh_concurrency_per_provider);
         let store_for_audit = store.clone();
+        let metrics = Arc::new(crate::Metrics::default());
         let egress = config.egress.clone();
         Ok(Arc::new_cyclic(|self_ref| Vault {
             self_ref: self_ref.clone(),
@@ -135,7 +140,8 @@ impl Vault {
                 .build()
                 .expect("HTTP client builds"),
             rate_buckets: crate::policies::RateBuckets::default(),
-            audit_queue: crate::audit::spawn_writer(store_for_audit),
+            audit_queue: crate::audit::spawn_writer(store_for_audit, metrics.clone()),
+            metrics,
         }))
     }
 

@@ -119,6 +119,11 @@ impl Store {
         Ok(())
     }
 
+    /// Connections open in the pool and how many of them are idle.
+    pub fn pool_state(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     /// True once [`Store::close`] ran: nothing will be written any more.
     pub fn is_closed(&self) -> bool {
         self.pool.is_closed()

@@ -255,3 +255,15 @@ fn upsert_query(g: &GrantRecord) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any:
     .bind(g.refresh_doubt_since)
     .bind(&g.last_error_detail)
 }
+
+impl Store {
+    /// Grants by status, for the metrics.
+    pub async fn count_grants_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT status, COUNT(*) AS n FROM grants GROUP BY status").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}

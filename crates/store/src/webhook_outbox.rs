@@ -251,3 +251,16 @@ impl Store {
         Ok(rows.iter().map(WebhookDeliveryRecord::from_row).collect::<Result<_, _>>()?)
     }
 }
+
+impl Store {
+    /// Deliveries still pending, and how long the oldest has waited (ms), for the metrics.
+    pub async fn webhook_outbox_state(&self, now: Millis) -> Result<(i64, Option<Millis>), StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_deliveries WHERE state = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let oldest: Option<Millis> = row.try_get("oldest")?;
+        Ok((row.try_get("n")?, oldest.map(|at| (now - at).max(0))))
+    }
+}

@@ -68,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
         // The fake providers listen on loopback, which the egress guard refuses by default.
         egress: tokenvault_providers::EgressPolicy::unrestricted(),
         trusted_proxies: Vec::new(),
+        metrics_token: None,
         refresh: RefreshSettings {
             interval: None,
             webhook_interval: None,

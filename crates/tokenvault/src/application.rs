@@ -117,6 +117,7 @@ async fn open_vault_at(settings: &Settings, clock: Arc<dyn Clock>, public_url: u
         proxy_limits: settings.proxy_limits.clone(),
         audit_retention: settings.audit_retention,
         egress: settings.egress.clone(),
+        metrics_token: settings.metrics_token.clone(),
         ..VaultConfig::default()
     };
     Ok(Vault::open(store, master_key, clock, config).await?)

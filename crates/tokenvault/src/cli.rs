@@ -271,6 +271,9 @@ pub struct ServeArgs {
     /// it names in `X-Forwarded-For`, which IP-allowlist policies then judge.
     #[arg(long = "trusted-proxy", env = "TOKENVAULT_TRUSTED_PROXIES", value_name = "CIDR", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
+    /// A bearer token that `GET /metrics` requires (16+ characters); without one the endpoint is open.
+    #[arg(long, env = "TOKENVAULT_METRICS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -34,6 +34,8 @@ pub struct Settings {
     pub egress: EgressPolicy,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The bearer token `GET /metrics` requires, if any.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// Token lifecycle settings.
@@ -77,6 +79,7 @@ struct FileSettings {
     egress_allow_cidrs: Option<Vec<String>>,
     ca_file: Option<PathBuf>,
     trusted_proxies: Option<Vec<String>>,
+    metrics_token: Option<String>,
 }
 
 impl Settings {
@@ -146,7 +149,12 @@ impl Settings {
                 .with_extra_roots(pem)
                 .map_err(|why| anyhow::anyhow!("the CA file {} cannot be used: {why}", path.display()))?;
         }
+        let metrics_token = serve.metrics_token.clone().or(file.metrics_token).filter(|t| !t.is_empty());
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            bail!("the metrics token must be at least 16 characters long");
+        }
         Ok(Settings {
+            metrics_token: metrics_token.map(SecretString::from),
             trusted_proxies,
             egress,
             proxy_limits,

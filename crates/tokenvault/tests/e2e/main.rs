@@ -21,6 +21,7 @@ mod keys;
 mod lifecycle;
 mod log_capture;
 mod managed_secrets;
+mod metrics;
 mod multiprocess;
 mod operations;
 mod policy_actors;

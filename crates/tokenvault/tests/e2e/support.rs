@@ -185,6 +185,7 @@ pub fn test_settings(db: &TestDatabase, dir: &std::path::Path) -> Settings {
         // refuses by default: the tests allow it explicitly (the `egress` tests turn it back on).
         egress: tokenvault_providers::EgressPolicy::unrestricted(),
         trusted_proxies: Vec::new(),
+        metrics_token: None,
         refresh: tokenvault::settings::RefreshSettings {
             interval: None,
             webhook_interval: None,
