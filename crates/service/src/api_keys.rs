@@ -118,14 +118,52 @@ impl Vault {
         if !matches || record.revoked_at.is_some() {
             return Err(invalid_key());
         }
-        self.store.touch_api_key(&record.id, self.now().as_millis()).await?;
+        let now = self.now().as_millis();
+        if self.key_touches.due(&record.id, now) {
+            // At most once a minute per key and process: never a write on every call.
+            if let Err(error) = self.store.touch_api_key(&record.id, now).await {
+                tracing::warn!(error = %error, "the API key's last use could not be recorded");
+            }
+        }
         Ok(record.app_id)
+    }
+}
+
+/// When this process last recorded each API key's use, so `last_used_at` (minute precision) is
+/// written at most once a minute per key instead of on every call.
+#[derive(Default)]
+pub(crate) struct KeyTouches(std::sync::Mutex<std::collections::HashMap<String, i64>>);
+
+impl KeyTouches {
+    const EVERY_MS: i64 = 60_000;
+
+    /// True (and remembered) if the key's use should be written now.
+    fn due(&self, key_id: &str, now: i64) -> bool {
+        let mut touched = self.0.lock().expect("key touches poisoned");
+        if touched.get(key_id).is_some_and(|at| now - at < Self::EVERY_MS && now >= *at) {
+            return false;
+        }
+        if touched.len() > 10_000 {
+            touched.retain(|_, at| now - *at < Self::EVERY_MS);
+        }
+        touched.insert(key_id.to_owned(), now);
+        true
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_use_is_written_at_most_once_a_minute() {
+        let touches = KeyTouches::default();
+        assert!(touches.due("key_a", 1_000));
+        assert!(!touches.due("key_a", 30_000));
+        assert!(touches.due("key_b", 30_000), "per key");
+        assert!(touches.due("key_a", 61_000));
+        assert!(touches.due("key_a", 500), "a clock moved back does not stop the writes");
+    }
 
     #[test]
     fn presented_key_shape() {

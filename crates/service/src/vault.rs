@@ -83,6 +83,7 @@ pub struct Vault {
     pub(crate) rate_buckets: crate::policies::RateBuckets,
     pub(crate) audit_queue: crate::audit::AuditQueue,
     pub(crate) metrics: Arc<crate::Metrics>,
+    pub(crate) key_touches: crate::api_keys::KeyTouches,
     /// This vault itself, for work that outlives a call (a refresh result still being stored).
     pub(crate) self_ref: std::sync::Weak<Vault>,
     /// Refresh results kept in memory until the database takes them.
@@ -142,6 +143,7 @@ impl Vault {
             rate_buckets: crate::policies::RateBuckets::default(),
             audit_queue: crate::audit::spawn_writer(store_for_audit, metrics.clone()),
             metrics,
+            key_touches: Default::default(),
         }))
     }
 
