@@ -109,7 +109,7 @@ impl Vault {
     /// indistinguishable to the caller.
     pub async fn authenticate_api_key(&self, presented: &str) -> Result<String, ServiceError> {
         let id = parse_presented(presented).ok_or_else(invalid_key)?;
-        let record = match self.store.find_api_key(&id).await {
+        let record = match self.cached_api_key(&id).await {
             Ok(record) => record,
             Err(tokenvault_store::StoreError::NotFound) => return Err(invalid_key()),
             Err(other) => return Err(other.into()),
@@ -125,7 +125,7 @@ impl Vault {
                 tracing::warn!(error = %error, "the API key's last use could not be recorded");
             }
         }
-        Ok(record.app_id)
+        Ok(record.app_id.clone())
     }
 }
 

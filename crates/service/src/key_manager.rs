@@ -200,8 +200,11 @@ impl KeyManager {
     pub(crate) async fn finish_rotation(&self, batch_size: i64, resumed: bool) -> Result<RotationReport, ServiceError> {
         let ring = self.reload_ring().await?;
         let mut resealed = self.sweep(&ring, batch_size).await?;
-        // Other processes may still seal with the old key until their cache expires.
-        tokio::time::sleep(self.ttl * 2).await;
+        // Other processes may still seal with the old key until their cache expires, and their
+        // hot caches may hold values sealed with it until the change feed tells them (see
+        // `hot_cache`): wait out both before the old key can be retired (and, at the next
+        // rotation, erased).
+        tokio::time::sleep(self.ttl.max(crate::STALENESS_BOUND) * 2).await;
         let ring = self.reload_ring().await?;
         loop {
             let pass = self.sweep(&ring, batch_size).await?;

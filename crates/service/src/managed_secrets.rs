@@ -305,11 +305,9 @@ impl Vault {
 
     pub(crate) async fn managed_secret_target(
         &self,
-        app_id: &str,
-        id: &str,
+        record: &ManagedSecretRecord,
         requested_base: Option<&str>,
     ) -> Result<ProxyTarget, ServiceError> {
-        let record = self.store.get_managed_secret(app_id, id).await.map_err(ServiceError::from_store("grant"))?;
         let sealed = record.secret.as_ref().ok_or_else(|| ServiceError::Gone {
             code: "grant_revoked",
             message: "the managed secret was deleted".into(),

@@ -56,6 +56,14 @@ struct StatusLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    /// `api_keys`, `grants` (grants and managed secrets) or `policies`.
+    cache: &'static str,
+    /// `hit` or `miss` (a miss reads the database).
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     state: &'static str,
 }
@@ -82,6 +90,8 @@ pub struct Metrics {
     webhook_outbox_depth: Gauge,
     webhook_oldest_pending_seconds: Gauge<f64, AtomicU64>,
     db_connections: Family<PoolLabels, Gauge>,
+    cache_lookups: Family<CacheLabels, Counter>,
+    cache_entries: Gauge,
 }
 
 impl Default for Metrics {
@@ -133,7 +143,17 @@ impl Default for Metrics {
             "database pool connections by state (in_use, idle)",
             db_connections.clone(),
         );
+        let cache_lookups = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "cache_lookups",
+            "hot-path cache lookups by cache and result (hit, or miss: read from the database)",
+            cache_lookups.clone(),
+        );
+        let cache_entries = Gauge::default();
+        registry.register("cache_entries", "entries held by the hot-path caches", cache_entries.clone());
         Self {
+            cache_lookups,
+            cache_entries,
             registry,
             http_requests,
             http_seconds,
@@ -180,6 +200,11 @@ impl Metrics {
         }
     }
 
+    /// The counter of one cache's hits or misses (the cache keeps it and counts itself).
+    pub(crate) fn cache_counter(&self, cache: &'static str, hit: bool) -> Counter {
+        self.cache_lookups.get_or_create(&CacheLabels { cache, result: if hit { "hit" } else { "miss" } }).clone()
+    }
+
     pub(crate) fn audit_write(&self, elapsed: Duration) {
         self.audit_write_seconds.observe(elapsed.as_secs_f64());
     }
@@ -217,6 +242,7 @@ impl Vault {
         m.webhook_outbox_depth.set(depth);
         m.webhook_oldest_pending_seconds.set(oldest.map_or(0.0, |ms| ms as f64 / 1000.0));
         m.audit_queue_depth.set(self.audit_queue.depth() as i64);
+        m.cache_entries.set(self.cache.entries() as i64);
         let (size, idle) = self.store.pool_state();
         m.db_connections.get_or_create(&PoolLabels { state: "in_use" }).set(i64::from(size) - idle as i64);
         m.db_connections.get_or_create(&PoolLabels { state: "idle" }).set(idle as i64);

@@ -120,6 +120,16 @@ impl PolicyScope {
             connected_at: grant.connected_at,
         }
     }
+
+    /// Whether `policy` applies here: the app's own, this configuration's, or this grant's.
+    pub(crate) fn is_targeted_by(&self, policy: &tokenvault_store::PolicyRecord) -> bool {
+        match policy.target_type.as_str() {
+            "app" => true,
+            "provider_config" => self.provider_config_id.as_deref() == Some(policy.target_id.as_str()),
+            "grant" => policy.target_id == self.grant_id,
+            _ => false,
+        }
+    }
 }
 
 /// The audit wording of an allowing decision.
@@ -304,8 +314,8 @@ impl Vault {
         access: Access<'_>,
         context: &CallContext,
     ) -> Result<String, ServiceError> {
-        let policies =
-            self.store.policies_for(&scope.app_id, scope.provider_config_id.as_deref(), &scope.grant_id).await?;
+        let all = self.cached_policies(&scope.app_id).await?;
+        let policies: Vec<&tokenvault_store::PolicyRecord> = all.iter().filter(|p| scope.is_targeted_by(p)).collect();
         let evaluated: Vec<String> = policies.iter().map(|p| p.id.clone()).collect();
         let mut rate_limits = Vec::new();
         for policy in &policies {

@@ -1,7 +1,9 @@
 //! What a proxied call goes to: an OAuth grant or a managed secret, both addressed by a grant id.
 
 use secrecy::{ExposeSecret, SecretString};
-use tokenvault_store::{GrantRecord, StoreError};
+use tokenvault_store::GrantRecord;
+
+use crate::hot_cache::Subject;
 use url::Url;
 
 use crate::policies::PolicyScope;
@@ -41,16 +43,7 @@ pub(crate) struct ProxyTarget {
 impl Vault {
     /// Checks that a grant id (OAuth grant or managed secret) belongs to `app_id`.
     pub(crate) async fn resolve_grant_owner(&self, app_id: &str, grant_id: &str) -> Result<(), ServiceError> {
-        match self.store.get_grant(app_id, grant_id).await {
-            Ok(_) => Ok(()),
-            Err(StoreError::NotFound) => self
-                .store
-                .get_managed_secret(app_id, grant_id)
-                .await
-                .map(|_| ())
-                .map_err(ServiceError::from_store("grant")),
-            Err(other) => Err(other.into()),
-        }
+        self.cached_subject(app_id, grant_id).await.map(|_| ()).map_err(ServiceError::from_store("grant"))
     }
 
     /// What `grant_id` names for `app_id`, looked up without touching the provider: the policy
@@ -63,12 +56,11 @@ impl Vault {
         grant_id: &str,
         requested_base: Option<&str>,
     ) -> Result<ProxySubject, ServiceError> {
-        match self.store.get_grant(app_id, grant_id).await {
-            Ok(grant) => Ok(ProxySubject::Grant(Box::new(grant))),
-            Err(StoreError::NotFound) => Ok(ProxySubject::ManagedSecret(Box::new(
-                self.managed_secret_target(app_id, grant_id, requested_base).await?,
-            ))),
-            Err(other) => Err(other.into()),
+        match self.cached_subject(app_id, grant_id).await.map_err(ServiceError::from_store("grant"))? {
+            Subject::Grant(grant) => Ok(ProxySubject::Grant(Box::new(GrantRecord::clone(&grant)))),
+            Subject::Managed(record) => {
+                Ok(ProxySubject::ManagedSecret(Box::new(self.managed_secret_target(&record, requested_base).await?)))
+            }
         }
     }
 

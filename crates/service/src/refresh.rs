@@ -79,7 +79,7 @@ impl Vault {
         context: &crate::CallContext,
     ) -> Result<AccessToken, ServiceError> {
         let grant_id = IdKind::Grant.parse(grant_id)?;
-        let grant = self.store.get_grant(app_id, &grant_id).await.map_err(ServiceError::from_store("grant"))?;
+        let grant = self.cached_grant(app_id, &grant_id).await.map_err(ServiceError::from_store("grant"))?;
         let scope = crate::policies::PolicyScope::of_grant(&grant);
         let checked = self.check_policies(&scope, crate::policies::Access::Token, context).await;
         let (outcome, decision) = match checked {
@@ -113,7 +113,8 @@ impl Vault {
             let outcome = self
                 .refresh_grant(&grant.id, RefreshTrigger::Caller { seen_generation: grant.token_generation })
                 .await?;
-            grant = self.store.get_grant(&grant.app_id, &grant.id).await.map_err(ServiceError::from_store("grant"))?;
+            // The refresh left its result in the cache: everyone who waited for it takes it from there.
+            grant = self.cached_grant(&grant.app_id, &grant.id).await.map_err(ServiceError::from_store("grant"))?;
             ensure_usable(&grant)?;
             if let RefreshOutcome::RetryLater { retry_at } = outcome
                 && self.is_expired(&grant)
@@ -174,8 +175,15 @@ impl Vault {
             .await
             .map_err(|_| refresh_in_progress("a refresh of this grant is still being stored; retry shortly"))?;
         let deadline = std::time::Instant::now() + self.config.refresh_lease * 2;
+        let mut first = true;
         loop {
-            let grant = self.store.find_grant(grant_id).await.map_err(ServiceError::from_store("grant"))?;
+            // Callers who queued behind a refresh find its result in memory; any later look (and
+            // everything under the lease) reads the database.
+            let cached = if std::mem::take(&mut first) { self.cache.grant_by_id(grant_id) } else { None };
+            let grant = match cached {
+                Some(grant) => grant,
+                None => self.load_grant_by_id(grant_id).await.map_err(ServiceError::from_store("grant"))?,
+            };
             let revoking = matches!(trigger, RefreshTrigger::Revocation { .. }) && grant.status == "revoke_failed";
             if grant.status != "active" && !revoking {
                 return Ok(RefreshOutcome::NeedsReauth(grant.status_reason.unwrap_or(grant.status)));
@@ -198,12 +206,18 @@ impl Vault {
             if self.store.try_acquire_refresh_lease(grant_id, &self.instance_id, now, until).await? {
                 // The snapshot above may predate a refresh another instance finished just before
                 // we took the lease: look again, under the lease, before spending the token.
-                let current = self.store.find_grant(grant_id).await.map_err(ServiceError::from_store("grant"))?;
+                let current = self.load_grant_by_id(grant_id).await.map_err(ServiceError::from_store("grant"))?;
                 if current.token_generation != grant.token_generation {
                     self.store.release_refresh_lease(grant_id, &self.instance_id).await?;
                     continue;
                 }
-                return self.refresh_holding_lease(current, in_process).await;
+                let app_id = current.app_id.clone();
+                let outcome = self.refresh_holding_lease(current, in_process).await;
+                if matches!(outcome, Ok(RefreshOutcome::Refreshed)) {
+                    // One read of the stored result, for every caller waiting on it.
+                    let _ = self.load_subject(&app_id, grant_id).await;
+                }
+                return outcome;
             }
             if std::time::Instant::now() > deadline {
                 return Err(refresh_in_progress("another vault instance is refreshing this grant; retry shortly"));

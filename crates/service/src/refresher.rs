@@ -14,6 +14,9 @@ use tokio::sync::Semaphore;
 use crate::refresh::RefreshOutcome;
 use crate::{ServiceError, Vault};
 
+/// Due grants one refresher pass takes at most.
+pub const REFRESH_PASS_LIMIT: i64 = 1000;
+
 /// Per-provider concurrency limits, and the highest concurrency seen (for tests and metrics).
 pub(crate) struct RefreshLimits {
     per_provider: usize,
@@ -103,13 +106,28 @@ impl Vault {
         Ok(report)
     }
 
-    /// Runs the refresher every `interval` until `shutdown` fires.
+    /// Runs the refresher every `interval` until `shutdown` fires. A pass that found as many due
+    /// grants as it may take ([`REFRESH_PASS_LIMIT`]) and settled them all is followed by
+    /// another at once, so the pass size caps a pass's memory, not the refresh rate.
     pub async fn run_refresher(self: Arc<Self>, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let stop = shutdown.clone();
         crate::periodic::run_every(interval, shutdown, || async {
-            match self.refresh_due_grants(500).await {
-                Ok(report) if report.due > 0 => tracing::info!(?report, "refresher pass"),
-                Ok(_) => {}
-                Err(error) => tracing::error!(error = %error, "refresher pass failed"),
+            loop {
+                match self.refresh_due_grants(REFRESH_PASS_LIMIT).await {
+                    Ok(report) => {
+                        if report.due > 0 {
+                            tracing::info!(?report, "refresher pass");
+                        }
+                        let full = report.due as i64 >= REFRESH_PASS_LIMIT && report.failed == 0;
+                        if !full || *stop.borrow() {
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(error = %error, "refresher pass failed");
+                        break;
+                    }
+                }
             }
         })
         .await

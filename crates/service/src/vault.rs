@@ -43,6 +43,8 @@ pub struct VaultConfig {
     /// Which destination addresses outbound calls (providers, proxy, app webhooks) may reach;
     /// the default refuses loopback, private and link-local ones.
     pub egress: EgressPolicy,
+    /// Entry limits of the hot-path caches.
+    pub cache_limits: crate::CacheLimits,
 }
 
 impl Default for VaultConfig {
@@ -61,6 +63,7 @@ impl Default for VaultConfig {
             audit_retention: Duration::from_secs(365 * 86_400),
             metrics_token: None,
             egress: EgressPolicy::default(),
+            cache_limits: crate::CacheLimits::default(),
         }
     }
 }
@@ -89,6 +92,8 @@ pub struct Vault {
     /// Refresh results kept in memory until the database takes them.
     pub(crate) pending_refreshes: std::sync::atomic::AtomicUsize,
     pub(crate) pending_refreshes_changed: tokio::sync::Notify,
+    /// Verified API keys, grants, managed secrets and policies, kept coherent by the change feed.
+    pub(crate) cache: Arc<crate::hot_cache::HotCache>,
 }
 
 /// Who passed admin authentication: the token given at start, or a minted one (by id).
@@ -113,7 +118,15 @@ impl Vault {
         let store_for_audit = store.clone();
         let metrics = Arc::new(crate::Metrics::default());
         let egress = config.egress.clone();
-        Ok(Arc::new_cyclic(|self_ref| Vault {
+        let cache = Arc::new(crate::hot_cache::HotCache::new(config.cache_limits, &metrics));
+        let announced = Arc::downgrade(&cache);
+        store.set_change_listener(Arc::new(move |kind, key| {
+            if let Some(cache) = announced.upgrade() {
+                cache.drop_changed(kind, key);
+            }
+        }));
+        let vault = Arc::new_cyclic(|self_ref| Vault {
+            cache,
             self_ref: self_ref.clone(),
             pending_refreshes: Default::default(),
             pending_refreshes_changed: Default::default(),
@@ -144,7 +157,9 @@ impl Vault {
             audit_queue: crate::audit::spawn_writer(store_for_audit, metrics.clone()),
             metrics,
             key_touches: Default::default(),
-        }))
+        });
+        Vault::start_change_feed(Arc::downgrade(&vault), vault.store.clone());
+        Ok(vault)
     }
 
     pub fn now(&self) -> Timestamp {

@@ -38,7 +38,7 @@ impl Store {
             .bind(&token.name)
             .bind(&token.secret_hash)
             .bind(token.created_at)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(|e| StoreError::unique_as_conflict(e, "admin token id already exists"))?;
         Ok(())
@@ -64,7 +64,7 @@ impl Store {
         let done = sqlx::query("UPDATE admin_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);

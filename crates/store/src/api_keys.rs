@@ -53,7 +53,7 @@ impl Store {
         .bind(&key.name)
         .bind(&key.secret_hash)
         .bind(key.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
@@ -86,17 +86,19 @@ impl Store {
 
     /// Revokes a key of `app_id`. Revoking twice keeps the first revocation time.
     pub async fn revoke_api_key(&self, app_id: &str, id: &str, now: Millis) -> Result<(), StoreError> {
+        self.announcing(crate::ChangeKind::ApiKey, id, async move {
         let done =
             sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND app_id = $3")
                 .bind(now)
                 .bind(id)
                 .bind(app_id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }).await
     }
 
     /// Records use of a key, at most about once a minute per key to keep the hot path cheap.
@@ -108,7 +110,7 @@ impl Store {
             .bind(now)
             .bind(id)
             .bind(now - 60_000)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
             Ok(())
         })

@@ -37,7 +37,7 @@ impl Store {
         .bind(app.created_at)
         .bind(json_list::encode(&app.return_origins))
         .bind(&app.install_return_url)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| StoreError::unique_as_conflict(e, "app id already exists"))?;
         Ok(())
@@ -65,25 +65,29 @@ impl Store {
 
     /// Replaces an app's name and connect settings.
     pub async fn update_app(&self, app: &AppRecord) -> Result<(), StoreError> {
+        self.announcing(crate::ChangeKind::App, &app.id, async move {
         let done = sqlx::query("UPDATE apps SET name = $1, return_origins = $2, install_return_url = $3 WHERE id = $4")
             .bind(&app.name)
             .bind(json_list::encode(&app.return_origins))
             .bind(&app.install_return_url)
             .bind(&app.id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }).await
     }
 
     /// Deletes an app and, by cascade, everything it owns.
     pub async fn delete_app(&self, id: &str) -> Result<(), StoreError> {
-        let done = sqlx::query("DELETE FROM apps WHERE id = $1").bind(id).execute(&self.pool).await?;
+        self.announcing(crate::ChangeKind::App, id, async move {
+        let done = sqlx::query("DELETE FROM apps WHERE id = $1").bind(id).execute(&self.writer).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }).await
     }
 }

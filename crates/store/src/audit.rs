@@ -144,7 +144,7 @@ impl Store {
     pub async fn purge_audit(&self, before: Millis) -> Result<u64, StoreError> {
         Ok(sqlx::query("DELETE FROM audit_events WHERE at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected())
     }

@@ -71,7 +71,7 @@ impl Store {
         .bind(s.expires_at)
         .bind(s.created_at)
         .bind(s.completed_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -126,7 +126,7 @@ impl Store {
         .bind(outcome.completed_at)
         .bind(id)
         .bind(from)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -20,8 +20,14 @@ pub enum Dialect {
 /// A connection pool to the vault's database. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// Reads (and, on PostgreSQL, everything).
     pub(crate) pool: AnyPool,
+    /// Writes. On SQLite a pool of one connection, so writers queue here, asynchronously, instead
+    /// of sleeping in SQLite's busy handler, and readers (WAL) never wait for them; on PostgreSQL
+    /// the same pool as `pool`.
+    pub(crate) writer: AnyPool,
     dialect: Dialect,
+    pub(crate) listener: crate::changes::ListenerSlot,
 }
 
 /// SQLite creates a missing database file with mode 0644 (less the umask), readable by every
@@ -59,33 +65,50 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(format!("scheme `{scheme}` (use sqlite:// or postgres://)")));
         };
         let options = AnyConnectOptions::from_str(url)?;
-        let pool = match dialect {
+        let (pool, writer) = match dialect {
             Dialect::Sqlite => {
                 create_private_sqlite_file(url)?;
-                AnyPoolOptions::new()
-                    .max_connections(8)
+                let sqlite = |connections: u32| {
+                    AnyPoolOptions::new()
+                        .max_connections(connections)
+                        .acquire_timeout(Duration::from_secs(10))
+                        .test_before_acquire(false)
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                conn.execute("PRAGMA journal_mode = WAL").await?;
+                                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                                conn.execute("PRAGMA foreign_keys = ON").await?;
+                                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                                Ok(())
+                            })
+                        })
+                };
+                let writer = sqlite(1).connect_with(options.clone()).await?;
+                let pool = sqlite(8).connect_with(options).await?;
+                (pool, writer)
+            }
+            Dialect::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(20)
                     .acquire_timeout(Duration::from_secs(10))
-                    .after_connect(|conn, _| {
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
                         Box::pin(async move {
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            Ok(())
+                            // Checked only when there is reason to doubt it (see `connections_suspect`)
+                            // or it sat idle long enough for the server or a middlebox to drop it.
+                            if crate::error::connections_suspect() || meta.idle_for > Duration::from_secs(30) {
+                                use sqlx::Connection;
+                                return Ok(conn.ping().await.is_ok());
+                            }
+                            Ok(true)
                         })
                     })
                     .connect_with(options)
-                    .await?
-            }
-            Dialect::Postgres => {
-                AnyPoolOptions::new()
-                    .max_connections(20)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect_with(options)
-                    .await?
+                    .await?;
+                (pool.clone(), pool)
             }
         };
-        Ok(Store { pool, dialect })
+        Ok(Store { pool, writer, dialect, listener: Default::default() })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -94,7 +117,7 @@ impl Store {
 
     /// Applies the in-tree migrations of this store's dialect.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        self.migrator().run(&self.pool).await?;
+        self.migrator().run(&self.writer).await?;
         Ok(())
     }
 
@@ -115,13 +138,19 @@ impl Store {
         if self.dialect != Dialect::Sqlite {
             return Err(StoreError::UnsupportedUrl("backups of PostgreSQL are made with pg_dump".into()));
         }
+        // A read transaction: writers go on meanwhile.
         sqlx::query("VACUUM INTO $1").bind(path).execute(&self.pool).await?;
         Ok(())
     }
 
     /// Connections open in the pool and how many of them are idle.
     pub fn pool_state(&self) -> (u32, usize) {
-        (self.pool.size(), self.pool.num_idle())
+        let (mut size, mut idle) = (self.pool.size(), self.pool.num_idle());
+        if self.dialect == Dialect::Sqlite {
+            size += self.writer.size();
+            idle += self.writer.num_idle();
+        }
+        (size, idle)
     }
 
     /// True once [`Store::close`] ran: nothing will be written any more.
@@ -130,6 +159,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -141,8 +171,8 @@ impl Store {
     }
 
     /// Runs `op` (one statement, or a transaction that is repeated whole), and once more if the
-    /// first attempt lost its connection: the pool drops a broken connection and checks an idle
-    /// one before handing it out, so the second attempt runs on a live connection. Only for
+    /// first attempt lost its connection: a lost connection makes the pool check each connection
+    /// before handing it out for a while, so the second attempt runs on a live one. Only for
     /// operations that are safe to repeat: reads, and writes guarded by a condition that a
     /// first attempt which did commit makes false (the caller then checks what is stored).
     pub(crate) async fn retrying<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
@@ -163,8 +193,8 @@ impl Store {
     /// (`BEGIN IMMEDIATE`), so a read-then-write transaction can never fail to upgrade its lock.
     pub async fn begin_write(&self) -> Result<Transaction<'static, sqlx::Any>, StoreError> {
         let tx = match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => self.pool.begin().await?,
+            Dialect::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.writer.begin().await?,
         };
         Ok(tx)
     }

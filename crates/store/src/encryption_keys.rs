@@ -109,7 +109,7 @@ impl Store {
             )
             .bind(now)
             .bind(i64::from(*id))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         }
         Ok(())
@@ -122,7 +122,7 @@ impl Store {
             "UPDATE encryption_keys SET wrapped_key = NULL WHERE state = 'retired' AND retired_at < $1 AND wrapped_key IS NOT NULL",
         )
         .bind(retired_before)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }

@@ -33,6 +33,7 @@ impl From<sqlx::Error> for StoreError {
     /// become `Unavailable`: the caller answers 503 with `Retry-After`, never 500.
     fn from(err: sqlx::Error) -> Self {
         if connection_lost(&err) {
+            suspect_connections();
             StoreError::ConnectionLost(err.to_string())
         } else if matches!(err, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) || busy(&err) {
             StoreError::Unavailable(err.to_string())
@@ -40,6 +41,26 @@ impl From<sqlx::Error> for StoreError {
             StoreError::Database(err)
         }
     }
+}
+
+/// Until when (ms since [`ORIGIN`]) pooled connections are checked before use: a connection was
+/// just found broken, so its idle siblings may be too (the server restarted, or an operator
+/// terminated the backends). The rest of the time nothing is checked: no ping per statement.
+static SUSPECT_UNTIL_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static ORIGIN: std::sync::LazyLock<std::time::Instant> = std::sync::LazyLock::new(std::time::Instant::now);
+const SUSPECT_FOR_MS: u64 = 10_000;
+
+fn since_origin_ms() -> u64 {
+    ORIGIN.elapsed().as_millis() as u64
+}
+
+fn suspect_connections() {
+    SUSPECT_UNTIL_MS.fetch_max(since_origin_ms() + SUSPECT_FOR_MS, std::sync::atomic::Ordering::AcqRel);
+}
+
+/// Whether a pooled connection should be checked before it is handed out.
+pub(crate) fn connections_suspect() -> bool {
+    since_origin_ms() < SUSPECT_UNTIL_MS.load(std::sync::atomic::Ordering::Acquire)
 }
 
 /// The statement failed because its connection broke (reset, closed, terminated by the server,

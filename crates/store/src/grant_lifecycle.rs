@@ -85,7 +85,7 @@ impl Store {
             .bind(until)
             .bind(grant_id)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
             Ok(done.rows_affected() == 1)
         })
@@ -102,7 +102,7 @@ impl Store {
             .bind(until)
             .bind(grant_id)
             .bind(owner)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
             Ok(done.rows_affected() == 1)
         })
@@ -114,7 +114,7 @@ impl Store {
             sqlx::query("UPDATE grants SET refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $1 AND refresh_lease_owner = $2")
                 .bind(grant_id)
                 .bind(owner)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
             Ok(())
         })
@@ -135,6 +135,7 @@ impl Store {
         tokens: &RefreshedTokens,
         events: &[WebhookDeliveryRecord],
     ) -> Result<bool, StoreError> {
+        self.announcing(crate::ChangeKind::Grant, grant_id, async move {
         self.retrying(|| async move {
             let mut tx = self.begin_write().await?;
             let done = sqlx::query(
@@ -165,6 +166,7 @@ impl Store {
             Self::commit_with_events(tx, done.rows_affected() == 1, events).await
         })
         .await
+    }).await
     }
 
     /// Records, before a rotating refresh token is sent, how many sends of it will then be in
@@ -178,6 +180,7 @@ impl Store {
         last_error: Option<&str>,
         now: Millis,
     ) -> Result<bool, StoreError> {
+        self.announcing(crate::ChangeKind::Grant, grant_id, async move {
         let sql = format!(
             "UPDATE grants SET refresh_sends_in_doubt = $1, last_error = COALESCE($2, last_error), \
              refresh_doubt_since = COALESCE(refresh_doubt_since, $3) WHERE id = $4 AND status IN ('active', 'revoke_failed') AND {}",
@@ -189,10 +192,11 @@ impl Store {
                 .bind(last_error.map(str::to_owned))
                 .bind(now)
                 .bind(grant_id.to_owned());
-            let done = hold.bind(query).execute(&self.pool).await?;
+            let done = hold.bind(query).execute(&self.writer).await?;
             Ok(done.rows_affected() == 1)
         })
         .await
+    }).await
     }
 
     /// Records a temporary refresh failure: the grant stays active, retried at `retry_at`. Only
@@ -210,8 +214,9 @@ impl Store {
         now: Millis,
         sends_in_doubt: i64,
     ) -> Result<i64, StoreError> {
+        self.announcing(crate::ChangeKind::Grant, grant_id, async move {
         let sql = format!(
-            "UPDATE grants SET refresh_failures = refresh_failures + 1, retry_at = $1, last_error = $2, updated_at = $3, \
+            "UPDATE grants SET refresh_failures = refresh_failures + 1, retry_at = $1, next_refresh_at = $1, last_error = $2, updated_at = $3, \
              refresh_sends_in_doubt = $4, refresh_doubt_since = CASE WHEN $4 = 0 THEN NULL ELSE refresh_doubt_since END, \
              refresh_lease_owner = NULL, refresh_lease_until = NULL, last_error_detail = $5 \
              WHERE id = $6 AND status = 'active' AND {} RETURNING refresh_failures",
@@ -224,8 +229,9 @@ impl Store {
             .bind(sends_in_doubt)
             .bind(detail.to_owned())
             .bind(grant_id.to_owned());
-        let row = hold.bind(query).fetch_optional(&self.pool).await?;
+        let row = hold.bind(query).fetch_optional(&self.writer).await?;
         Ok(row.map(|r| r.try_get("refresh_failures")).transpose()?.unwrap_or(0))
+    }).await
     }
 
     /// The provider said the grant is dead: stop refreshing, keep the row and tokens, and say why.
@@ -241,6 +247,7 @@ impl Store {
         hold: Option<RefreshHold<'_>>,
         events: &[WebhookDeliveryRecord],
     ) -> Result<bool, StoreError> {
+        self.announcing(crate::ChangeKind::Grant, grant_id, async move {
         let guard = hold.map(|h| format!(" AND {}", h.condition(5))).unwrap_or_default();
         let sql = format!(
             "UPDATE grants SET status = 'needs_reauth', status_reason = $1, next_refresh_at = NULL, retry_at = NULL, updated_at = $2, \
@@ -259,6 +266,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let changed = query.execute(&mut *tx).await?.rows_affected() == 1;
         Self::commit_with_events(tx, changed, events).await
+    }).await
     }
 
     /// Marks a revocation attempt that failed at the provider: tokens are kept for a retry.
@@ -270,6 +278,7 @@ impl Store {
         detail: &str,
         now: Millis,
     ) -> Result<(), StoreError> {
+        self.announcing(crate::ChangeKind::Grant, grant_id, async move {
         sqlx::query(
             "UPDATE grants SET status = 'revoke_failed', last_error = $1, last_error_detail = $2, next_refresh_at = NULL, \
              updated_at = $3, refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE id = $4 AND status <> 'revoked'",
@@ -278,9 +287,10 @@ impl Store {
         .bind(detail)
         .bind(now)
         .bind(grant_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
+    }).await
     }
 
     /// Erases a grant's tokens and the provider webhooks recorded for it, and leaves a tombstone.
@@ -292,6 +302,7 @@ impl Store {
         now: Millis,
         events: &[WebhookDeliveryRecord],
     ) -> Result<bool, StoreError> {
+        self.announcing(crate::ChangeKind::Grant, grant_id, async move {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE grants SET status = 'revoked', status_reason = $1, access_token = NULL, refresh_token = NULL, \
@@ -308,6 +319,7 @@ impl Store {
             sqlx::query("DELETE FROM provider_webhooks WHERE grant_id = $1").bind(grant_id).execute(&mut *tx).await?;
         }
         Self::commit_with_events(tx, changed, events).await
+    }).await
     }
 
     /// Inserts `events` if the change they announce happened, and commits.
@@ -323,8 +335,9 @@ impl Store {
         Ok(changed)
     }
 
-    /// Active grants whose scheduled refresh time has come and that are not backing off or
-    /// leased, soonest first.
+    /// Active grants whose scheduled refresh time has come and that are not leased, soonest
+    /// first. A grant backing off after a failure is not among them: its `next_refresh_at` is
+    /// its retry time, so a pass never reads the grants that wait for theirs.
     pub async fn due_grants(&self, now: Millis, limit: i64) -> Result<Vec<DueGrant>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, app_id, provider FROM grants WHERE status = 'active' AND next_refresh_at IS NOT NULL AND next_refresh_at <= $1 \

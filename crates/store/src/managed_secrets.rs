@@ -53,6 +53,7 @@ impl ManagedSecretRecord {
 impl Store {
     /// Inserts or fully replaces a managed secret of its app.
     pub async fn upsert_managed_secret(&self, m: &ManagedSecretRecord) -> Result<(), StoreError> {
+        self.announcing(crate::ChangeKind::ManagedSecret, &m.id, async move {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO managed_secrets ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, end_user_id = excluded.end_user_id, style = excluded.style, \
@@ -71,9 +72,10 @@ impl Store {
         .bind(&m.status)
         .bind(m.created_at)
         .bind(m.updated_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
+    }).await
     }
 
     pub async fn get_managed_secret(&self, app_id: &str, id: &str) -> Result<ManagedSecretRecord, StoreError> {
@@ -100,15 +102,17 @@ impl Store {
 
     /// Erases the secret and marks it deleted.
     pub async fn delete_managed_secret(&self, app_id: &str, id: &str, now: Millis) -> Result<(), StoreError> {
+        self.announcing(crate::ChangeKind::ManagedSecret, id, async move {
         let done = sqlx::query("UPDATE managed_secrets SET secret = NULL, status = 'deleted', updated_at = $1 WHERE id = $2 AND app_id = $3 AND status <> 'deleted'")
             .bind(now)
             .bind(id)
             .bind(app_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }).await
     }
 }

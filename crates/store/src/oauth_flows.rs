@@ -69,7 +69,7 @@ impl Store {
         .bind(f.expires_at)
         .bind(f.created_at)
         .bind(f.used_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -89,7 +89,7 @@ impl Store {
             sqlx::query("UPDATE oauth_flows SET used_at = $1, pkce_verifier = NULL WHERE id = $2 AND used_at IS NULL")
                 .bind(now)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -87,7 +87,7 @@ impl Store {
         .bind(p.claim_expires_at)
         .bind(p.created_at)
         .bind(p.claimed_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -126,7 +126,7 @@ impl Store {
         )
         .bind(now)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -137,7 +137,7 @@ impl Store {
             "UPDATE pending_installs SET access_token = NULL, refresh_token = NULL WHERE claimed_at IS NULL AND claim_expires_at <= $1 AND access_token IS NOT NULL",
         )
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }

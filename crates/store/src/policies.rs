@@ -30,6 +30,7 @@ impl PolicyRecord {
 
 impl Store {
     pub async fn insert_policy(&self, p: &PolicyRecord) -> Result<(), StoreError> {
+        self.announcing(crate::ChangeKind::Policy, &p.app_id, async move {
         sqlx::query("INSERT INTO policies (id, app_id, target_type, target_id, rules, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&p.id)
             .bind(&p.app_id)
@@ -37,19 +38,23 @@ impl Store {
             .bind(&p.target_id)
             .bind(&p.rules)
             .bind(p.created_at)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
+    }).await
     }
 
     pub async fn list_policies(&self, app_id: &str) -> Result<Vec<PolicyRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, app_id, target_type, target_id, rules, created_at FROM policies WHERE app_id = $1 ORDER BY id",
-        )
-        .bind(app_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(PolicyRecord::from_row).collect::<Result<_, _>>()?)
+        self.retrying(|| async move {
+            let rows = sqlx::query(
+                "SELECT id, app_id, target_type, target_id, rules, created_at FROM policies WHERE app_id = $1 ORDER BY id",
+            )
+            .bind(app_id)
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows.iter().map(PolicyRecord::from_row).collect::<Result<_, _>>()?)
+        })
+        .await
     }
 
     /// Every policy that applies to an access: the app's, the configuration's and the grant's.
@@ -76,16 +81,18 @@ impl Store {
     }
 
     pub async fn delete_policy(&self, app_id: &str, id: &str) -> Result<(), StoreError> {
+        self.announcing(crate::ChangeKind::Policy, app_id, async move {
         let done = sqlx::query("DELETE FROM policies WHERE id = $1 AND app_id = $2")
             .bind(id)
             .bind(app_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        sqlx::query("DELETE FROM rate_buckets WHERE policy_id = $1").bind(id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM rate_buckets WHERE policy_id = $1").bind(id).execute(&self.writer).await?;
         Ok(())
+    }).await
     }
 
     /// Takes one token from the shared bucket of (`policy_id`, `subject`), refilled at
@@ -114,7 +121,7 @@ impl Store {
                 .bind(capacity)
                 .bind(now)
                 .bind(per_ms)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await?
                 .is_some())
             })

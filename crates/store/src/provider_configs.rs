@@ -81,7 +81,7 @@ impl Store {
         .bind(c.updated_at)
         .bind(&c.webhook_secret)
         .bind(c.provider_webhook_events.as_deref().map(json_list::encode))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| StoreError::unique_as_conflict(e, "the app already has a provider configuration with this key"))?;
         Ok(())
@@ -105,7 +105,7 @@ impl Store {
         .bind(&c.app_id)
         .bind(&c.webhook_secret)
         .bind(c.provider_webhook_events.as_deref().map(json_list::encode))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -156,7 +156,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM provider_configs WHERE id = $1 AND app_id = $2")
             .bind(id)
             .bind(app_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);

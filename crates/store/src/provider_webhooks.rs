@@ -29,7 +29,7 @@ impl Store {
         .bind(&w.token_hash)
         .bind(&w.token)
         .bind(w.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -60,7 +60,7 @@ impl Store {
     }
 
     pub async fn delete_provider_webhooks(&self, grant_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM provider_webhooks WHERE grant_id = $1").bind(grant_id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM provider_webhooks WHERE grant_id = $1").bind(grant_id).execute(&self.writer).await?;
         Ok(())
     }
 }

@@ -68,8 +68,13 @@ impl Store {
             .bind(replacement)
             .bind(row_id)
             .bind(expected)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
+        match table {
+            "grants" => self.changed(crate::ChangeKind::Grant, row_id),
+            "managed_secrets" => self.changed(crate::ChangeKind::ManagedSecret, row_id),
+            _ => {}
+        }
         Ok(done.rows_affected() == 1)
     }
 }

@@ -121,7 +121,7 @@ impl Store {
         .bind(&e.secret)
         .bind(json_list::encode(&e.event_types))
         .bind(e.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -153,7 +153,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1 AND app_id = $2")
             .bind(id)
             .bind(app_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -162,7 +162,7 @@ impl Store {
     }
 
     pub async fn insert_webhook_delivery(&self, d: &WebhookDeliveryRecord) -> Result<(), StoreError> {
-        insert_delivery(d).execute(&self.pool).await?;
+        insert_delivery(d).execute(&self.writer).await?;
         Ok(())
     }
 
@@ -191,7 +191,7 @@ impl Store {
             .bind(lease_until)
             .bind(&id)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
             if done.rows_affected() == 1 {
                 let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -226,7 +226,7 @@ impl Store {
         .bind(error)
         .bind(now)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

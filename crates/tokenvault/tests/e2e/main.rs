@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on an ephemeral loopback port, driven over HTTP, with a
 //! real SQLite file or PostgreSQL database (and, from the connect flow on, the fake providers).
 
+mod coherence;
 mod connect_env;
 mod disconnect_failures;
 mod fake_peek;
