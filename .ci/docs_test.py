@@ -44,6 +44,8 @@ Blocks are fenced ```sh, ```bash, ```shell or ```console (whose commands are the
 """
 
 import ctypes
+import fcntl
+import hashlib
 import os
 import re
 import select
@@ -551,6 +553,22 @@ def git(*args, cwd):
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
+def restore_mtimes(clone):
+    """Gives every file of the clone the time of the last commit that changed it. Cargo judges a
+    workspace crate by its files' mtimes: with checkout times, every run would rebuild them all."""
+    log = git("-c", "core.quotepath=off", "log", "--format=format:@%ct", "--name-only", "HEAD", cwd=clone)
+    times, when = {}, None
+    for line in log.split("\n"):
+        if line.startswith("@") and line[1:].isdigit():
+            when = int(line[1:])
+        elif line and when is not None:
+            times.setdefault(line, when)
+    for path in git("-c", "core.quotepath=off", "ls-files", cwd=clone).split("\n"):
+        full = os.path.join(clone, path)
+        if path in times and os.path.isfile(full) and not os.path.islink(full):
+            os.utime(full, (times[path], times[path]))
+
+
 def main():
     become_subreaper()
     for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
@@ -561,7 +579,17 @@ def main():
         print("docs test: the working tree has uncommitted changes; they are not tested (HEAD is)", file=sys.stderr)
     target = os.path.join(repo, "target", "docs-test")
     os.makedirs(target, exist_ok=True)
-    temp = tempfile.mkdtemp(prefix="tokenvault-docs-test.")
+    # The same temporary path for every run of this checkout: cargo keys a workspace crate's build
+    # by its path, so a new path would mean rebuilding them all. A lock keeps two runs apart.
+    temp = os.path.join(tempfile.gettempdir(), "tokenvault-docs-test-" + hashlib.sha1(repo.encode()).hexdigest()[:12])
+    lock = open(temp + ".lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"docs test: another docs test of {repo} is running ({temp})", file=sys.stderr)
+        return 1
+    shutil.rmtree(temp, ignore_errors=True)  # left over by a run that was killed
+    os.makedirs(temp)
     clone = os.path.join(temp, "tokenvault")
     failures, skipped, report = [], [], []
     build_seconds = docs_seconds = 0.0
@@ -569,6 +597,7 @@ def main():
     try:
         subprocess.run(["git", "clone", "--quiet", "--no-checkout", repo, clone], check=True)
         subprocess.run(["git", "checkout", "--quiet", "--detach", head], cwd=clone, check=True)
+        restore_mtimes(clone)
         os.symlink(target, os.path.join(clone, "target"))
         print(f"docs test: {head[:12]} cloned into {clone}; CARGO_TARGET_DIR={target}")
 
