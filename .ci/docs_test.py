@@ -641,8 +641,7 @@ def main():
             kill_everything()
             report.append(f"  {doc}: {len(run)} block(s) in {time.monotonic() - one:.0f} s" + (" (FAILED)" if failure else ""))
             if failure:
-                failures.append(failure)
-                break
+                failures.append(failure)  # and on to the next page: they do not depend on each other
         docs_seconds = time.monotonic() - docs_started
     except DocsError as error:
         failures.append(str(error))
