@@ -277,6 +277,7 @@ def kill_everything(grace=15.0):
 
 
 def on_signal(number, _frame):
+    print(f"\ndocs test: stopped by signal {number}; stopping what it started", file=sys.stderr)
     raise SystemExit(128 + number)
 
 
@@ -658,6 +659,7 @@ def main():
     if skipped:
         print("not run (marked in the docs):")
         print("\n".join(skipped))
+    print("ran:")
     print("\n".join(report))
     print(f"  build {build_seconds:.0f} s, docs {docs_seconds:.0f} s, total {time.monotonic() - started:.0f} s")
     if failures:
