@@ -512,7 +512,8 @@ def cargo_builds(blocks):
 
 
 def version(text):
-    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+    parts = [int(p) for p in re.findall(r"\d+", text)[:3]]
+    return tuple(parts + [0] * (3 - len(parts)))
 
 
 def check_rust_version(clone, env):
@@ -533,7 +534,7 @@ def check_rust_version(clone, env):
     registry = os.path.join(env["CARGO_HOME"], "registry", "src")
     sources = [os.path.join(registry, d) for d in os.listdir(registry)] if os.path.isdir(registry) else []
     lock = open(os.path.join(clone, "Cargo.lock"), encoding="utf-8").read()
-    needed, needer = (), None
+    needed, needer = (0, 0, 0), None
     for name, ver in re.findall(r'\[\[package\]\]\nname = "([^"]+)"\nversion = "([^"]+)"\nsource = "registry', lock):
         for src in sources:
             path = os.path.join(src, f"{name}-{ver}", "Cargo.toml")
@@ -580,8 +581,8 @@ def main():
         print("docs test: the working tree has uncommitted changes; they are not tested (HEAD is)", file=sys.stderr)
     target = os.path.join(repo, "target", "docs-test")
     os.makedirs(target, exist_ok=True)
-    # The same temporary path for every run of this checkout: cargo keys a workspace crate's build
-    # by its path, so a new path would mean rebuilding them all. A lock keeps two runs apart.
+    # One temporary path per checkout, and a lock: two runs at once would fight over the docs'
+    # ports (8080, 9100-9109) anyway.
     temp = os.path.join(tempfile.gettempdir(), "tokenvault-docs-test-" + hashlib.sha1(repo.encode()).hexdigest()[:12])
     lock = open(temp + ".lock", "w")
     try:
