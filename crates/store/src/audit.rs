@@ -75,37 +75,26 @@ impl AuditRecord {
 
 impl Store {
     /// Appends a batch of audit rows in one transaction.
+    /// Appends a batch of rows: one multi-row INSERT per [`AUDIT_ROWS_PER_STATEMENT`] rows (a
+    /// single statement needs no transaction; a larger batch is one transaction), so a batch
+    /// costs one round trip and one commit, not one per row. Safe to repeat: ids are unique and
+    /// a row already written is skipped.
     pub async fn append_audit(&self, batch: &[AuditRecord]) -> Result<(), StoreError> {
         self.retrying(|| async move {
-            let mut tx = self.begin_write().await?;
-            for r in batch {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) ON CONFLICT (id) DO NOTHING"
-                )))
-                .bind(&r.id)
-                .bind(&r.app_id)
-                .bind(r.at)
-                .bind(&r.action)
-                .bind(&r.outcome)
-                .bind(&r.grant_id)
-                .bind(&r.end_user_id)
-                .bind(&r.provider)
-                .bind(&r.actor_type)
-                .bind(&r.actor_id)
-                .bind(&r.actor_reason)
-                .bind(&r.request_id)
-                .bind(&r.method)
-                .bind(&r.host)
-                .bind(&r.path)
-                .bind(r.upstream_status)
-                .bind(r.latency_ms)
-                .bind(&r.detail)
-                .bind(r.request_bytes)
-                .bind(r.response_bytes)
-                .execute(&mut *tx)
-                .await?;
+            let chunks: Vec<&[AuditRecord]> = batch.chunks(AUDIT_ROWS_PER_STATEMENT).collect();
+            match chunks.as_slice() {
+                [] => {}
+                [one] => {
+                    insert_audit_rows(one).execute(&self.writer).await?;
+                }
+                many => {
+                    let mut tx = self.begin_write().await?;
+                    for chunk in many {
+                        insert_audit_rows(chunk).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                }
             }
-            tx.commit().await?;
             Ok(())
         })
         .await
@@ -148,4 +137,42 @@ impl Store {
             .await?
             .rows_affected())
     }
+}
+
+/// Rows per INSERT statement (20 parameters each, well under both databases' limits).
+const AUDIT_ROWS_PER_STATEMENT: usize = 100;
+
+fn insert_audit_rows(rows: &[AuditRecord]) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+    let tuples: Vec<String> = (0..rows.len())
+        .map(|i| {
+            let params: Vec<String> = (1..=20).map(|p| format!("${}", i * 20 + p)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    let sql = format!("INSERT INTO audit_events ({COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING", tuples.join(", "));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for r in rows {
+        query = query
+            .bind(&r.id)
+            .bind(&r.app_id)
+            .bind(r.at)
+            .bind(&r.action)
+            .bind(&r.outcome)
+            .bind(&r.grant_id)
+            .bind(&r.end_user_id)
+            .bind(&r.provider)
+            .bind(&r.actor_type)
+            .bind(&r.actor_id)
+            .bind(&r.actor_reason)
+            .bind(&r.request_id)
+            .bind(&r.method)
+            .bind(&r.host)
+            .bind(&r.path)
+            .bind(r.upstream_status)
+            .bind(r.latency_ms)
+            .bind(&r.detail)
+            .bind(r.request_bytes)
+            .bind(r.response_bytes);
+    }
+    query
 }

@@ -12,7 +12,6 @@
 //! 3000), `TOKENVAULT_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
 
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -392,8 +391,8 @@ async fn run_backend(backend: Backend, fakes: &Fakes, providers: &std::path::Pat
     let refreshed = refreshes_at_fake(fakes) - before;
     println!(
         "| 1000 concurrent token calls, expiring grant | 1000 | | | | {refreshed} refresh, {distinct} distinct token, {:.0} ms vs {:.0} ms on a fresh grant (+{:.0} ms) | 1 refresh, waiters share it |",
-        baseline.as_secs_f64() * 1e3,
         expiring_burst.as_secs_f64() * 1e3,
+        baseline.as_secs_f64() * 1e3,
         (expiring_burst.as_secs_f64() - baseline.as_secs_f64()) * 1e3,
     );
     let busy = vault.rss_mb();
