@@ -32,12 +32,14 @@ fn grants_for_refresher() -> usize {
 }
 
 /// One load result: requests per second and latency percentiles.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Load {
     rps: f64,
     p50: Duration,
     p99: Duration,
     errors: u64,
+    /// The first failed answer's status and body, to say why.
+    first_error: Option<(u16, String)>,
 }
 
 /// A request template: method, path and an optional bearer token.
@@ -64,6 +66,7 @@ async fn load(target: &Target, concurrency: usize, duration: Duration) -> Load {
             tokio::spawn(connection);
             let mut latencies = Vec::with_capacity(100_000);
             let mut errors = 0u64;
+            let mut first_error = None;
             while Instant::now() < deadline {
                 let mut request = http::Request::builder()
                     .method(target.method.clone())
@@ -76,24 +79,40 @@ async fn load(target: &Target, concurrency: usize, duration: Duration) -> Load {
                 let started = Instant::now();
                 sender.ready().await.expect("connection ready");
                 let response = sender.send_request(request).await.expect("answer");
-                let ok = response.status().is_success();
-                response.into_body().collect().await.expect("body");
+                let status = response.status();
+                let body = response.into_body().collect().await.expect("body").to_bytes();
                 latencies.push(started.elapsed());
-                errors += u64::from(!ok);
+                if !status.is_success() {
+                    errors += 1;
+                    first_error.get_or_insert((status.as_u16(), String::from_utf8_lossy(&body).into_owned()));
+                }
             }
-            (latencies, errors)
+            (latencies, errors, first_error)
         }));
     }
     let mut all = Vec::new();
     let mut errors = 0;
+    let mut first_error = None;
     for task in tasks {
-        let (latencies, e) = task.await.unwrap();
+        let (latencies, e, first) = task.await.unwrap();
         all.extend(latencies);
         errors += e;
+        first_error = first_error.or(first);
     }
     all.sort();
     let pick = |p: f64| all[((all.len() as f64 - 1.0) * p).round() as usize];
-    Load { rps: all.len() as f64 / duration.as_secs_f64(), p50: pick(0.5), p99: pick(0.99), errors }
+    Load { rps: all.len() as f64 / duration.as_secs_f64(), p50: pick(0.5), p99: pick(0.99), errors, first_error }
+}
+
+/// Failed answers of a case, said in its row (they count in req/s: fast failures flatter it).
+fn failures(load: &Load) -> String {
+    match &load.first_error {
+        None => String::new(),
+        Some((status, body)) => {
+            let code = serde_json::from_str::<Value>(body).ok().and_then(|b| b["code"].as_str().map(str::to_owned));
+            format!(", **{} failed** (first: {status} {})", load.errors, code.unwrap_or_default())
+        }
+    }
 }
 
 fn us(d: Duration) -> f64 {
@@ -326,27 +345,27 @@ async fn run_backend(backend: Backend, fakes: &Fakes, providers: &std::path::Pat
     for c in [1, 16, 64] {
         let h = load(&health, c, per_case).await;
         let t = load(&token_call, c, per_case).await;
-        assert_eq!(t.errors, 0, "token calls failed");
         println!("| `GET /healthz` | {c} | {:.0} | {:.0} µs | {:.0} µs | | |", h.rps, us(h.p50), us(h.p99));
         println!(
-            "| `POST /v1/grants/{{id}}/token` | {c} | {:.0} | {:.0} µs | {:.0} µs | **{:.2}x** healthz | >= 0.5x at c=16 |",
+            "| `POST /v1/grants/{{id}}/token` | {c} | {:.0} | {:.0} µs | {:.0} µs | **{:.2}x** healthz{} | >= 0.5x at c=16 |",
             t.rps,
             us(t.p50),
             us(t.p99),
-            t.rps / h.rps
+            t.rps / h.rps,
+            failures(&t)
         );
     }
     for c in [1, 16, 64] {
         let d = load(&direct, c, per_case).await;
         let p = load(&proxied, c, per_case).await;
-        assert_eq!(p.errors, 0, "proxied calls failed");
         println!("| fake API directly | {c} | {:.0} | {:.0} µs | {:.0} µs | | |", d.rps, us(d.p50), us(d.p99));
         println!(
-            "| the same through `/v1/proxy` | {c} | {:.0} | {:.0} µs | {:.0} µs | **{:.2}x** direct | >= 0.7x at c=16 |",
+            "| the same through `/v1/proxy` | {c} | {:.0} | {:.0} µs | {:.0} µs | **{:.2}x** direct{} | >= 0.7x at c=16 |",
             p.rps,
             us(p.p50),
             us(p.p99),
-            p.rps / d.rps
+            p.rps / d.rps,
+            failures(&p)
         );
         if c == 1 {
             println!(
@@ -463,8 +482,11 @@ async fn main() {
         "tokenvault hot-path benchmark: {} s per case, keep-alive HTTP/1.1 on loopback, vault = release binary in its own process",
         seconds_per_case().as_secs_f64()
     );
-    run_backend(Backend::Sqlite, &fakes, &providers).await;
-    if run_backend(Backend::Postgres, &fakes, &providers).await.is_none() {
+    let only = std::env::var("BENCH_BACKEND").unwrap_or_default();
+    if only != "postgres" {
+        run_backend(Backend::Sqlite, &fakes, &providers).await;
+    }
+    if only != "sqlite" && run_backend(Backend::Postgres, &fakes, &providers).await.is_none() {
         println!("\n(PostgreSQL skipped: set TOKENVAULT_TEST_POSTGRES_URL to a server that answers)");
     }
 }
