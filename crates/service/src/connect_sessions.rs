@@ -132,7 +132,7 @@ pub(crate) fn session_view(record: ConnectSessionRecord, now: Timestamp) -> Conn
 }
 
 pub(crate) fn validate_end_user_id(end_user_id: &str) -> Result<String, ServiceError> {
-    if end_user_id.is_empty() || end_user_id.len() > 256 || end_user_id.chars().any(char::is_control) {
+    if end_user_id.is_empty() || end_user_id.chars().count() > 256 || end_user_id.chars().any(char::is_control) {
         return Err(ServiceError::invalid("invalid_end_user_id", "`end_user_id` must be 1-256 printable characters"));
     }
     Ok(end_user_id.to_owned())

@@ -220,7 +220,7 @@ impl Vault {
             check_username(input.username.as_deref().unwrap_or_default())?;
         }
         let secret = input.secret.expose_secret();
-        if secret.is_empty() || secret.len() > 8192 {
+        if secret.is_empty() || secret.chars().count() > 8192 {
             return Err(invalid("`secret` must be 1-8192 characters"));
         }
         check_secret_value(&input.style, secret)?;
