@@ -68,6 +68,9 @@ app_id=$(curl -fsS -X POST "$base/admin/v1/apps" -H "authorization: Bearer $admi
 api_key=$(curl -fsS -X POST "$base/admin/v1/apps/$app_id/api-keys" -H "authorization: Bearer $admin" \
   -H 'content-type: application/json' -d '{"name":"schemathesis"}' | json_field key)
 
+# A workaround for a CPython 3.11 bug, see the module.
+export PYTHONPATH=".ci${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=schemathesis_hooks
+
 run() {
   local label=$1 credential=$2
   shift 2

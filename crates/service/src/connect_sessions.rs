@@ -31,7 +31,7 @@ pub struct ConnectSessionInput {
     pub providers: Option<Vec<String>>,
     /// Where the browser returns afterwards; its origin must be one the app registered.
     pub return_url: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole_numbers::opt_u64")]
     pub ttl_seconds: Option<u64>,
 }
 

@@ -42,6 +42,7 @@ mod standard_webhooks;
 mod timestamp;
 mod urls;
 mod vault;
+mod whole_numbers;
 
 pub use admin_auth::{AdminTokenInfo, MintedAdminToken};
 pub use api_keys::{ApiKeyInfo, MintedApiKey};

@@ -237,7 +237,7 @@ impl Vault {
             id: id.to_owned(),
             app_id: app_id.to_owned(),
             name,
-            end_user_id: input.end_user_id,
+            end_user_id: input.end_user_id.as_deref().map(crate::connect_sessions::validate_end_user_id).transpose()?,
             style: input.style,
             parameter,
             username: input.username,

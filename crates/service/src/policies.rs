@@ -31,7 +31,7 @@ pub struct PolicyRules {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
     /// The grant stops working this many days after it was connected.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::whole_numbers::opt_u32")]
     pub max_grant_age_days: Option<u32>,
     /// `false`: the raw token never leaves the vault; the grant works only through the proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,7 +59,9 @@ pub struct TimeWindow {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
+    #[serde(deserialize_with = "crate::whole_numbers::u32")]
     pub requests: u32,
+    #[serde(deserialize_with = "crate::whole_numbers::u32")]
     pub per_seconds: u32,
 }
 
@@ -234,6 +236,11 @@ fn validate_rules(rules: &PolicyRules) -> Result<(), ServiceError> {
     }
     if rules.actor_ids.as_ref().is_some_and(|ids| ids.is_empty() || ids.iter().any(|i| i.is_empty() || i.chars().count() > 128)) {
         return Err(invalid("`actor_ids` is a non-empty list of actor ids (1-128 characters each)".into()));
+    }
+    if let Some(types) = &rules.actor_types
+        && types.iter().any(|t| !crate::context::ACTOR_TYPES.contains(&t.as_str()))
+    {
+        return Err(invalid(format!("`actor_types` are {}", crate::context::ACTOR_TYPES.join(", "))));
     }
     if rules.paths.as_ref().is_some_and(|p| p.iter().any(|p| !p.starts_with('/'))) {
         return Err(invalid("`paths` start with `/`".into()));
