@@ -67,8 +67,7 @@ impl Spec {
     fn validate(&self, schema: &Value, instance: &Value) -> Result<(), String> {
         let mut root = json!({ "$schema": "https://json-schema.org/draft/2020-12/schema", "allOf": [schema] });
         root["components"] = self.document["components"].clone();
-        let validator = jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft202012)
+        let validator = jsonschema::draft202012::options()
             .should_validate_formats(true)
             .build(&root)
             .map_err(|e| format!("the schema does not compile: {e}"))?;
