@@ -18,9 +18,8 @@ pub(crate) struct Context(pub CallContext);
 fn actor_header<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
     let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else { return Ok(None) };
-    let refused = |why: &str| {
-        ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_actor", format!("`{name}` {why}"))
-    };
+    let refused =
+        |why: &str| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_actor", format!("`{name}` {why}"));
     if values.next().is_some() {
         return Err(refused("must be sent at most once"));
     }

@@ -19,8 +19,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) =
-            axum::Json::<serde_json::Value>::from_request(request, state).await.map_err(reject)?;
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(request, state).await.map_err(reject)?;
         if !value.is_object() {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,

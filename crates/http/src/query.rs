@@ -28,11 +28,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
 /// is the same mistake as one out of range, so it gets the same code, `invalid_limit`. The range
 /// itself is checked by the list use cases (their message gives it).
 fn check_limit(query: &str) -> Result<(), ApiError> {
-    let not_a_number = form_urlencoded::parse(query.as_bytes())
-        .filter(|(name, _)| name == "limit")
-        .any(|(_, value)| value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) || value.parse::<u32>().is_err());
+    let not_a_number =
+        form_urlencoded::parse(query.as_bytes()).filter(|(name, _)| name == "limit").any(|(_, value)| {
+            value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) || value.parse::<u32>().is_err()
+        });
     if not_a_number {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_limit", "`limit` must be a whole number (a page size)"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_limit",
+            "`limit` must be a whole number (a page size)",
+        ));
     }
     Ok(())
 }

@@ -234,7 +234,11 @@ fn validate_rules(rules: &PolicyRules) -> Result<(), ServiceError> {
     {
         return Err(invalid("`methods` are upper-case HTTP methods".into()));
     }
-    if rules.actor_ids.as_ref().is_some_and(|ids| ids.is_empty() || ids.iter().any(|i| i.is_empty() || i.chars().count() > 128)) {
+    if rules
+        .actor_ids
+        .as_ref()
+        .is_some_and(|ids| ids.is_empty() || ids.iter().any(|i| i.is_empty() || i.chars().count() > 128))
+    {
         return Err(invalid("`actor_ids` is a non-empty list of actor ids (1-128 characters each)".into()));
     }
     if let Some(types) = &rules.actor_types

@@ -114,8 +114,9 @@ impl Spec {
         };
         if let Some(request) = request.filter(|_| status.is_success()) {
             let schema = &self.operation(method, template)?["requestBody"]["content"]["application/json"]["schema"];
-            self.validate(schema, request)
-                .map_err(|e| format!("{what}: the server accepted a body the document refuses: {e}\n  body: {request}"))?;
+            self.validate(schema, request).map_err(|e| {
+                format!("{what}: the server accepted a body the document refuses: {e}\n  body: {request}")
+            })?;
         }
         Ok(body)
     }
@@ -166,7 +167,15 @@ impl Client<'_> {
     }
 
     /// Sends a raw body with a content type (for malformed input).
-    async fn raw(&self, method: Method, template: &str, path: &str, bearer: &str, content_type: &str, body: &str) -> Answer {
+    async fn raw(
+        &self,
+        method: Method,
+        template: &str,
+        path: &str,
+        bearer: &str,
+        content_type: &str,
+        body: &str,
+    ) -> Answer {
         let response = self
             .http
             .request(method.clone(), format!("{}{path}", self.base))
@@ -247,8 +256,13 @@ async fn every_answer_of_the_main_flows_matches_the_document() {
 
 async fn admin_flows(client: &Client<'_>) {
     let admin = ADMIN_TOKEN;
-    expect(&client.call(Method::GET, "/admin/v1/apps", "/admin/v1/apps?limit=200", admin, None).await, StatusCode::OK, None);
-    let app = client.call(Method::POST, "/admin/v1/apps", "/admin/v1/apps", admin, Some(json!({ "name": "scratch" }))).await;
+    expect(
+        &client.call(Method::GET, "/admin/v1/apps", "/admin/v1/apps?limit=200", admin, None).await,
+        StatusCode::OK,
+        None,
+    );
+    let app =
+        client.call(Method::POST, "/admin/v1/apps", "/admin/v1/apps", admin, Some(json!({ "name": "scratch" }))).await;
     let app_id = expect(&app, StatusCode::CREATED, None)["id"].as_str().unwrap().to_owned();
     let one = "/admin/v1/apps/{app_id}";
     let path = format!("/admin/v1/apps/{app_id}");
@@ -262,19 +276,28 @@ async fn admin_flows(client: &Client<'_>) {
 
     let keys = "/admin/v1/apps/{app_id}/api-keys";
     let keys_path = format!("{path}/api-keys");
-    let key = expect(&client.call(Method::POST, keys, &keys_path, admin, Some(json!({}))).await, StatusCode::CREATED, None);
+    let key =
+        expect(&client.call(Method::POST, keys, &keys_path, admin, Some(json!({}))).await, StatusCode::CREATED, None);
     expect(&client.call(Method::GET, keys, &keys_path, admin, None).await, StatusCode::OK, None);
     let key_path = format!("{keys_path}/{}", key["id"].as_str().unwrap());
     let revoke = "/admin/v1/apps/{app_id}/api-keys/{key_id}";
     expect(&client.call(Method::DELETE, revoke, &key_path, admin, None).await, StatusCode::NO_CONTENT, None);
-    expect(&client.call(Method::DELETE, revoke, &key_path, admin, None).await, StatusCode::NOT_FOUND, Some("not_found"));
+    expect(
+        &client.call(Method::DELETE, revoke, &key_path, admin, None).await,
+        StatusCode::NOT_FOUND,
+        Some("not_found"),
+    );
 
     let tokens = "/admin/v1/admin-tokens";
     let token = client.call(Method::POST, tokens, tokens, admin, Some(json!({ "name": "ops" }))).await;
     let token_id = expect(&token, StatusCode::CREATED, None)["id"].as_str().unwrap().to_owned();
     expect(&client.call(Method::GET, tokens, tokens, admin, None).await, StatusCode::OK, None);
     let token_path = format!("{tokens}/{token_id}");
-    expect(&client.call(Method::DELETE, "/admin/v1/admin-tokens/{id}", &token_path, admin, None).await, StatusCode::NO_CONTENT, None);
+    expect(
+        &client.call(Method::DELETE, "/admin/v1/admin-tokens/{id}", &token_path, admin, None).await,
+        StatusCode::NO_CONTENT,
+        None,
+    );
     expect(&client.call(Method::GET, "/admin/v1/keys", "/admin/v1/keys", admin, None).await, StatusCode::OK, None);
 
     expect(&client.call(Method::DELETE, one, &path, admin, None).await, StatusCode::NO_CONTENT, None);
@@ -305,19 +328,40 @@ async fn app_flows(client: &Client<'_>, env: &ConnectEnv) {
     // A connect session, polled; then a grant connected through the fake Dialpad.
     let sessions = "/v1/connect-sessions";
     let input = json!({ "end_user_id": "alice", "providers": ["dialpad-production"], "return_url": RETURN_URL, "ttl_seconds": 600.0 });
-    let session = expect(&client.call(Method::POST, sessions, sessions, key, Some(input)).await, StatusCode::CREATED, None);
+    let session =
+        expect(&client.call(Method::POST, sessions, sessions, key, Some(input)).await, StatusCode::CREATED, None);
     let session_path = format!("{sessions}/{}", session["id"].as_str().unwrap());
-    expect(&client.call(Method::GET, "/v1/connect-sessions/{id}", &session_path, key, None).await, StatusCode::OK, None);
+    expect(
+        &client.call(Method::GET, "/v1/connect-sessions/{id}", &session_path, key, None).await,
+        StatusCode::OK,
+        None,
+    );
     let grant_id = env.connect_ok("alice", "dialpad-production").await;
     let grant = "/v1/grants/{id}";
     let grant_path = format!("/v1/grants/{grant_id}");
-    expect(&client.call(Method::GET, "/v1/grants", "/v1/grants?status=active&end_user_id=alice&limit=10", key, None).await, StatusCode::OK, None);
+    expect(
+        &client.call(Method::GET, "/v1/grants", "/v1/grants?status=active&end_user_id=alice&limit=10", key, None).await,
+        StatusCode::OK,
+        None,
+    );
     expect(&client.call(Method::GET, grant, &grant_path, key, None).await, StatusCode::OK, None);
-    let actor: &[(&str, &[u8])] = &[("x-actor-type", b"ai_agent"), ("x-actor-id", b"agent-7"), ("x-actor-reason", b"a check")];
-    let token = client.send(Method::POST, "/v1/grants/{id}/token", &format!("{grant_path}/token"), Some(key), None, actor).await;
+    let actor: &[(&str, &[u8])] = &[
+        ("x-actor-type", b"ai_agent".as_slice()),
+        ("x-actor-id", b"agent-7".as_slice()),
+        ("x-actor-reason", b"a check".as_slice()),
+    ];
+    let token = client
+        .send(Method::POST, "/v1/grants/{id}/token", &format!("{grant_path}/token"), Some(key), None, actor)
+        .await;
     expect(&token, StatusCode::OK, None);
-    expect(&client.call(Method::POST, "/v1/grants/{id}/verify", &format!("{grant_path}/verify"), key, None).await, StatusCode::OK, None);
-    let proxied = client.call(Method::GET, "/v1/proxy/{grant_id}/{path}", &format!("/v1/proxy/{grant_id}/v2/echo/x"), key, None).await;
+    expect(
+        &client.call(Method::POST, "/v1/grants/{id}/verify", &format!("{grant_path}/verify"), key, None).await,
+        StatusCode::OK,
+        None,
+    );
+    let proxied = client
+        .call(Method::GET, "/v1/proxy/{grant_id}/{path}", &format!("/v1/proxy/{grant_id}/v2/echo/x"), key, None)
+        .await;
     assert!(proxied.status.is_success(), "{}", proxied.body);
 
     // Policies: on the app, on the configuration, on the grant.
@@ -325,14 +369,21 @@ async fn app_flows(client: &Client<'_>, env: &ConnectEnv) {
     let rules = json!({ "methods": ["GET"], "paths": ["/api/**"], "ip_allowlist": ["127.0.0.0/8", "0:0:0:0:0:0:0:1"],
                         "rate_limit": { "requests": 100, "per_seconds": 60.0 }, "time_windows": [{ "start": "00:00", "end": "23:59" }],
                         "actor_types": ["ai_agent", "service"], "max_grant_age_days": 365 });
-    for (target_type, target_id) in [("app", Value::Null), ("provider_config", dialpad["id"].clone()), ("grant", json!(grant_id))] {
+    for (target_type, target_id) in
+        [("app", Value::Null), ("provider_config", dialpad["id"].clone()), ("grant", json!(grant_id))]
+    {
         let mut input = json!({ "target_type": target_type, "rules": rules });
         if !target_id.is_null() {
             input["target_id"] = target_id;
         }
-        let policy = expect(&client.call(Method::POST, policies, policies, key, Some(input)).await, StatusCode::CREATED, None);
+        let policy =
+            expect(&client.call(Method::POST, policies, policies, key, Some(input)).await, StatusCode::CREATED, None);
         let policy_path = format!("{policies}/{}", policy["id"].as_str().unwrap());
-        expect(&client.call(Method::DELETE, "/v1/policies/{id}", &policy_path, key, None).await, StatusCode::NO_CONTENT, None);
+        expect(
+            &client.call(Method::DELETE, "/v1/policies/{id}", &policy_path, key, None).await,
+            StatusCode::NO_CONTENT,
+            None,
+        );
     }
     expect(&client.call(Method::GET, policies, policies, key, None).await, StatusCode::OK, None);
 
@@ -345,7 +396,11 @@ async fn app_flows(client: &Client<'_>, env: &ConnectEnv) {
         json!({ "name": "basic", "style": "basic", "username": "svc", "secret": "pässword", "base_urls": ["https://api.example.com"] }),
         json!({ "name": "q", "style": "query", "query_parameter": "api_key", "secret": "k", "base_urls": ["https://api.example.com"], "header_name": null }),
     ] {
-        let created = expect(&client.call(Method::POST, secrets, secrets, key, Some(input.clone())).await, StatusCode::CREATED, None);
+        let created = expect(
+            &client.call(Method::POST, secrets, secrets, key, Some(input.clone())).await,
+            StatusCode::CREATED,
+            None,
+        );
         let path = format!("{secrets}/{}", created["id"].as_str().unwrap());
         expect(&client.call(Method::GET, secret, &path, key, None).await, StatusCode::OK, None);
         let mut replaced = input;
@@ -358,17 +413,27 @@ async fn app_flows(client: &Client<'_>, env: &ConnectEnv) {
     // Webhook endpoints (nothing listens there: deliveries fail and are retried, which is fine).
     let endpoints = "/v1/webhook-endpoints";
     let input = json!({ "url": "http://127.0.0.1:9/hooks", "events": ["grant.revoked"] });
-    let endpoint = expect(&client.call(Method::POST, endpoints, endpoints, key, Some(input)).await, StatusCode::CREATED, None);
+    let endpoint =
+        expect(&client.call(Method::POST, endpoints, endpoints, key, Some(input)).await, StatusCode::CREATED, None);
     expect(&client.call(Method::GET, endpoints, endpoints, key, None).await, StatusCode::OK, None);
 
     // Disconnect (a webhook delivery is queued), then what the log and deliveries show.
     expect(&client.call(Method::DELETE, grant, &grant_path, key, None).await, StatusCode::OK, None);
-    expect(&client.call(Method::POST, "/v1/grants/{id}/token", &format!("{grant_path}/token"), key, None).await, StatusCode::GONE, None);
+    expect(
+        &client.call(Method::POST, "/v1/grants/{id}/token", &format!("{grant_path}/token"), key, None).await,
+        StatusCode::GONE,
+        None,
+    );
     let deliveries = format!("/v1/webhook-deliveries?endpoint_id={}&limit=5", endpoint["id"].as_str().unwrap());
     expect(&client.call(Method::GET, "/v1/webhook-deliveries", &deliveries, key, None).await, StatusCode::OK, None);
     let endpoint_path = format!("{endpoints}/{}", endpoint["id"].as_str().unwrap());
-    expect(&client.call(Method::DELETE, "/v1/webhook-endpoints/{id}", &endpoint_path, key, None).await, StatusCode::NO_CONTENT, None);
-    let audit = client.call(Method::GET, "/v1/audit", "/v1/audit?limit=1000&from=2000-01-01T00:00:00Z", key, None).await;
+    expect(
+        &client.call(Method::DELETE, "/v1/webhook-endpoints/{id}", &endpoint_path, key, None).await,
+        StatusCode::NO_CONTENT,
+        None,
+    );
+    let audit =
+        client.call(Method::GET, "/v1/audit", "/v1/audit?limit=1000&from=2000-01-01T00:00:00Z", key, None).await;
     assert!(!expect(&audit, StatusCode::OK, None)["data"].as_array().unwrap().is_empty());
     let export = client.call(Method::GET, "/v1/audit/export", "/v1/audit/export", key, None).await;
     let lines = expect(&export, StatusCode::OK, None);
@@ -388,43 +453,120 @@ async fn error_cases(client: &Client<'_>, key: &str) {
     let apps = "/admin/v1/apps";
     let admin = ADMIN_TOKEN;
     // Credentials.
-    expect(&client.send(Method::GET, "/v1/app", "/v1/app", None, None, &[]).await, StatusCode::UNAUTHORIZED, Some("missing_credentials"));
-    expect(&client.call(Method::GET, "/v1/app", "/v1/app", "wrong", None).await, StatusCode::UNAUTHORIZED, Some("invalid_api_key"));
+    expect(
+        &client.send(Method::GET, "/v1/app", "/v1/app", None, None, &[]).await,
+        StatusCode::UNAUTHORIZED,
+        Some("missing_credentials"),
+    );
+    expect(
+        &client.call(Method::GET, "/v1/app", "/v1/app", "wrong", None).await,
+        StatusCode::UNAUTHORIZED,
+        Some("invalid_api_key"),
+    );
     expect(&client.call(Method::GET, apps, apps, key, None).await, StatusCode::UNAUTHORIZED, None);
     // Bodies.
-    expect(&client.call(Method::POST, apps, apps, admin, Some(json!({}))).await, StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_body"));
-    expect(&client.call(Method::POST, apps, apps, admin, Some(json!({ "name": "x", "extra": 1 }))).await, StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_body"));
-    expect(&client.call(Method::POST, apps, apps, admin, Some(json!(["x"]))).await, StatusCode::BAD_REQUEST, Some("body_not_object"));
-    expect(&client.call(Method::POST, apps, apps, admin, Some(json!({ "name": "\t" }))).await, StatusCode::BAD_REQUEST, Some("invalid_name"));
-    expect(&client.raw(Method::POST, apps, apps, admin, "application/json", "{\"name\":").await, StatusCode::BAD_REQUEST, Some("malformed_json"));
-    expect(&client.raw(Method::POST, apps, apps, admin, "text/plain", "{}").await, StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type"));
+    expect(
+        &client.call(Method::POST, apps, apps, admin, Some(json!({}))).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("invalid_body"),
+    );
+    expect(
+        &client.call(Method::POST, apps, apps, admin, Some(json!({ "name": "x", "extra": 1 }))).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("invalid_body"),
+    );
+    expect(
+        &client.call(Method::POST, apps, apps, admin, Some(json!(["x"]))).await,
+        StatusCode::BAD_REQUEST,
+        Some("body_not_object"),
+    );
+    expect(
+        &client.call(Method::POST, apps, apps, admin, Some(json!({ "name": "\t" }))).await,
+        StatusCode::BAD_REQUEST,
+        Some("invalid_name"),
+    );
+    expect(
+        &client.raw(Method::POST, apps, apps, admin, "application/json", "{\"name\":").await,
+        StatusCode::BAD_REQUEST,
+        Some("malformed_json"),
+    );
+    expect(
+        &client.raw(Method::POST, apps, apps, admin, "text/plain", "{}").await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Some("unsupported_media_type"),
+    );
     let big = format!("{{\"name\":\"{}\"}}", "x".repeat(70 * 1024));
-    expect(&client.raw(Method::POST, apps, apps, admin, "application/json", &big).await, StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"));
+    expect(
+        &client.raw(Method::POST, apps, apps, admin, "application/json", &big).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        Some("payload_too_large"),
+    );
     // Ids, queries, headers.
     let one = "/admin/v1/apps/{app_id}";
-    expect(&client.call(Method::GET, one, "/admin/v1/apps/app_x", admin, None).await, StatusCode::BAD_REQUEST, Some("invalid_id"));
+    expect(
+        &client.call(Method::GET, one, "/admin/v1/apps/app_x", admin, None).await,
+        StatusCode::BAD_REQUEST,
+        Some("invalid_id"),
+    );
     let unknown = "/admin/v1/apps/app_00000000000000000000000000000000";
     expect(&client.call(Method::GET, one, unknown, admin, None).await, StatusCode::NOT_FOUND, Some("not_found"));
     for query in ["limit=abc", "limit=-1", "limit=0", "limit=201", "limit="] {
         let answer = client.call(Method::GET, apps, &format!("{apps}?{query}"), admin, None).await;
         expect(&answer, StatusCode::BAD_REQUEST, Some("invalid_limit"));
     }
-    expect(&client.call(Method::GET, apps, &format!("{apps}?colour=red"), admin, None).await, StatusCode::BAD_REQUEST, Some("invalid_query"));
-    expect(&client.call(Method::GET, "/v1/audit/export", "/v1/audit/export?limit=5", key, None).await, StatusCode::BAD_REQUEST, Some("invalid_query"));
-    expect(&client.call(Method::GET, "/v1/grants", "/v1/grants?status=gone", key, None).await, StatusCode::BAD_REQUEST, Some("invalid_status"));
+    expect(
+        &client.call(Method::GET, apps, &format!("{apps}?colour=red"), admin, None).await,
+        StatusCode::BAD_REQUEST,
+        Some("invalid_query"),
+    );
+    expect(
+        &client.call(Method::GET, "/v1/audit/export", "/v1/audit/export?limit=5", key, None).await,
+        StatusCode::BAD_REQUEST,
+        Some("invalid_query"),
+    );
+    expect(
+        &client.call(Method::GET, "/v1/grants", "/v1/grants?status=gone", key, None).await,
+        StatusCode::BAD_REQUEST,
+        Some("invalid_status"),
+    );
     let patch = Some(json!({ "name": "acme" }));
-    for header in [&("x-actor-id", "ag\u{e9}nt".as_bytes()), &("x-actor-type", b"robot".as_slice()), &("x-actor-reason", &[b'a'; 513][..])] {
+    for header in [
+        &("x-actor-id", "ag\u{e9}nt".as_bytes()),
+        &("x-actor-type", b"robot".as_slice()),
+        &("x-actor-reason", &[b'a'; 513][..]),
+    ] {
         let answer = client.send(Method::PATCH, "/v1/app", "/v1/app", Some(key), patch.clone(), &[*header]).await;
         expect(&answer, StatusCode::BAD_REQUEST, Some("invalid_actor"));
     }
     let long = format!("/v1/grants?end_user_id={}", "x".repeat(9000));
-    expect(&client.call(Method::GET, "/v1/grants", &long, key, None).await, StatusCode::URI_TOO_LONG, Some("uri_too_long"));
+    expect(
+        &client.call(Method::GET, "/v1/grants", &long, key, None).await,
+        StatusCode::URI_TOO_LONG,
+        Some("uri_too_long"),
+    );
     let input = json!({ "end_user_id": "bob", "return_url": "https://elsewhere.example.org/x" });
     let sessions = "/v1/connect-sessions";
-    expect(&client.call(Method::POST, sessions, sessions, key, Some(input)).await, StatusCode::BAD_REQUEST, Some("return_url_not_allowed"));
+    expect(
+        &client.call(Method::POST, sessions, sessions, key, Some(input)).await,
+        StatusCode::BAD_REQUEST,
+        Some("return_url_not_allowed"),
+    );
     let grant = "/v1/proxy/{grant_id}";
     let unknown_grant = "/v1/proxy/grt_00000000000000000000000000000000";
-    expect(&client.send(Method::GET, grant, unknown_grant, Some(key), None, &[("x-tokenvault-base-url", b"not a url")]).await, StatusCode::NOT_FOUND, Some("not_found"));
+    expect(
+        &client
+            .send(
+                Method::GET,
+                grant,
+                unknown_grant,
+                Some(key),
+                None,
+                &[("x-tokenvault-base-url", b"not a url".as_slice())],
+            )
+            .await,
+        StatusCode::NOT_FOUND,
+        Some("not_found"),
+    );
 }
 
 /// The checker itself must be able to fail: a wrong body, a missing field, an undocumented
@@ -437,7 +579,8 @@ fn the_checker_refuses_what_the_document_does_not_describe() {
                       "return_origins": [], "install_return_url": null });
     let get = Method::GET;
     let template = "/admin/v1/apps/{app_id}";
-    let ok = |body: &Value| spec.check(&get, template, StatusCode::OK, Some("application/json"), &body.to_string(), None);
+    let ok =
+        |body: &Value| spec.check(&get, template, StatusCode::OK, Some("application/json"), &body.to_string(), None);
     ok(&app).expect("a correct app is accepted");
     let mut extra = app.clone();
     extra["secret"] = json!("x");
@@ -453,11 +596,19 @@ fn the_checker_refuses_what_the_document_does_not_describe() {
     assert!(ok(&time).is_err(), "a timestamp that is not RFC 3339 is refused");
     let error = json!({ "status": 404, "code": "not_found", "message": "app not found", "request_id": "r1" });
     spec.check(&get, template, StatusCode::NOT_FOUND, Some("application/json"), &error.to_string(), None).unwrap();
-    let teapot = spec.check(&get, template, StatusCode::IM_A_TEAPOT, Some("application/json"), &error.to_string(), None);
+    let teapot =
+        spec.check(&get, template, StatusCode::IM_A_TEAPOT, Some("application/json"), &error.to_string(), None);
     assert!(teapot.unwrap_err().contains("does not document status 418"));
     let html = spec.check(&get, template, StatusCode::OK, Some("text/html"), "<p>hi</p>", None);
     assert!(html.unwrap_err().contains("not documented"));
     let accepted = json!({ "name": "acme", "colour": "red" });
-    let post = spec.check(&Method::POST, "/admin/v1/apps", StatusCode::CREATED, Some("application/json"), &app.to_string(), Some(&accepted));
+    let post = spec.check(
+        &Method::POST,
+        "/admin/v1/apps",
+        StatusCode::CREATED,
+        Some("application/json"),
+        &app.to_string(),
+        Some(&accepted),
+    );
     assert!(post.unwrap_err().contains("accepted a body the document refuses"));
 }
