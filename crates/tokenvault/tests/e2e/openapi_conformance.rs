@@ -360,7 +360,7 @@ async fn app_flows(client: &Client<'_>, env: &ConnectEnv) {
         None,
     );
     let proxied = client
-        .call(Method::GET, "/v1/proxy/{grant_id}/{path}", &format!("/v1/proxy/{grant_id}/v2/echo/x"), key, None)
+        .call(Method::GET, "/v1/proxy/{grant_id}/{path}", &format!("/v1/proxy/{grant_id}/api/v2/echo/x"), key, None)
         .await;
     assert!(proxied.status.is_success(), "{}", proxied.body);
 
