@@ -282,8 +282,11 @@ async fn admin_flows(client: &Client<'_>) {
     let key_path = format!("{keys_path}/{}", key["id"].as_str().unwrap());
     let revoke = "/admin/v1/apps/{app_id}/api-keys/{key_id}";
     expect(&client.call(Method::DELETE, revoke, &key_path, admin, None).await, StatusCode::NO_CONTENT, None);
+    // Revoking again is a no-op; an unknown key is 404.
+    expect(&client.call(Method::DELETE, revoke, &key_path, admin, None).await, StatusCode::NO_CONTENT, None);
+    let unknown_key = format!("{keys_path}/key_00000000000000000000000000000000");
     expect(
-        &client.call(Method::DELETE, revoke, &key_path, admin, None).await,
+        &client.call(Method::DELETE, revoke, &unknown_key, admin, None).await,
         StatusCode::NOT_FOUND,
         Some("not_found"),
     );
