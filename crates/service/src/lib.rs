@@ -17,6 +17,7 @@ mod egress;
 mod error;
 mod grants;
 mod ids;
+mod json_objects;
 mod installs;
 mod key_manager;
 mod lease_heartbeat;

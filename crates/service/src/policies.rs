@@ -22,13 +22,13 @@ pub struct PolicyRules {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paths: Option<Vec<String>>,
     /// UTC windows in which access is allowed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_objects::opt_objects")]
     pub time_windows: Option<Vec<TimeWindow>>,
     /// Caller IP ranges (CIDR) allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_allowlist: Option<Vec<String>>,
     /// Token bucket per grant: `requests` per `per_seconds`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_objects::opt_object")]
     pub rate_limit: Option<RateLimit>,
     /// The grant stops working this many days after it was connected.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::whole_numbers::opt_u32")]
@@ -81,6 +81,7 @@ pub struct PolicyInput {
     /// The provider configuration or grant id (omit for `app`).
     #[serde(default)]
     pub target_id: Option<String>,
+    #[serde(deserialize_with = "crate::json_objects::object")]
     pub rules: PolicyRules,
 }
 

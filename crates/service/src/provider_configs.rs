@@ -32,7 +32,7 @@ pub struct ProviderConfigInput {
     #[serde(default)]
     pub issuer: Option<String>,
     /// Generic providers: endpoints typed in instead of discovered.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_objects::opt_object")]
     pub endpoints: Option<CustomEndpoints>,
     /// Generic providers: the API base URL the credential may be sent to.
     #[serde(default)]
@@ -192,7 +192,10 @@ impl Vault {
         if let Some(query) = redirect_query.filter(|q| !q.is_empty()) {
             let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
             let reserved = ["code", "state", "error", "error_description", "iss"];
-            if query.chars().count() > 512 || pairs.is_empty() || pairs.iter().any(|(k, _)| reserved.contains(&k.as_str())) {
+            if query.chars().count() > 512
+                || pairs.is_empty()
+                || pairs.iter().any(|(k, _)| reserved.contains(&k.as_str()))
+            {
                 return Err(ServiceError::invalid(
                     "invalid_redirect_query",
                     "`redirect_query` must be up to 512 characters of `name=value` pairs, without OAuth parameter names",
