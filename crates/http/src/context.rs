@@ -11,12 +11,30 @@ use crate::request_id::RequestId;
 
 pub(crate) struct Context(pub CallContext);
 
+/// A declared-actor header as text. A value that is not visible ASCII (bytes past 0x7e, which
+/// `HeaderValue::to_str` refuses) is refused with `400 invalid_actor` rather than treated as
+/// absent: an actor the caller declared must be either recorded or refused, never dropped.
+/// Repeating a header is refused too: which of two declared actors is the real one is unclear.
+fn actor_header<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else { return Ok(None) };
+    let refused =
+        |why: &str| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_actor", format!("`{name}` {why}"));
+    if values.next().is_some() {
+        return Err(refused("must be sent at most once"));
+    }
+    value.to_str().map(Some).map_err(|_| refused("must be printable ASCII"))
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Context {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        let actor = Actor::parse(header("x-actor-type"), header("x-actor-id"), header("x-actor-reason"))?;
+        let actor = Actor::parse(
+            actor_header(&parts.headers, "x-actor-type")?,
+            actor_header(&parts.headers, "x-actor-id")?,
+            actor_header(&parts.headers, "x-actor-reason")?,
+        )?;
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         let client_ip = match parts.extensions.get::<crate::client_ip::ClientIp>() {
             Some(client) => Some(client.0),

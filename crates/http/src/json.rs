@@ -7,18 +7,29 @@ use serde::de::DeserializeOwned;
 
 use crate::ApiError;
 
-/// Like `axum::Json`, with clear error codes: `malformed_json` (400), `invalid_body` (422),
-/// `payload_too_large` (413), `unsupported_media_type` (415).
+/// Like `axum::Json`, with clear error codes: `malformed_json` (400), `body_not_object` (400),
+/// `invalid_body` (422), `payload_too_large` (413), `unsupported_media_type` (415).
+///
+/// Every request body of the API is a JSON object. serde would also read a struct from a JSON
+/// array (its fields in order), and the OpenAPI document promises an object, so anything else
+/// (an array, a string, a number, `null`) is refused with `400 body_not_object`.
 pub(crate) struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(JsonBody(value)),
-            Err(rejection) => Err(reject(rejection)),
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(request, state).await.map_err(reject)?;
+        if !value.is_object() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "body_not_object",
+                "the body must be a JSON object (`{...}`)",
+            ));
         }
+        serde_json::from_value(value).map(JsonBody).map_err(|e| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", without_values(&e.to_string()))
+        })
     }
 }
 
@@ -48,7 +59,7 @@ fn reject(rejection: JsonRejection) -> ApiError {
 
 /// serde messages quote offending values (`invalid type: string "…"`); a misplaced secret must
 /// not be echoed back or logged, so quoted strings are cut out of the message.
-fn without_values(message: &str) -> String {
+pub(crate) fn without_values(message: &str) -> String {
     let message = message.trim_start_matches("Failed to deserialize the JSON body into the target type: ");
     let message = message.trim_start_matches("Failed to parse the request body as JSON: ");
     let mut out = String::with_capacity(message.len());

@@ -141,7 +141,8 @@ impl Vault {
             }
         };
         if self.store.list_webhook_endpoints(app_id).await?.len() >= 10 {
-            return Err(ServiceError::invalid("too_many_endpoints", "an app can have at most 10 webhook endpoints"));
+            // A limit of the app's current state, not a flaw of this request: 409, like other conflicts.
+            return Err(ServiceError::conflict("too_many_endpoints", "an app can have at most 10 webhook endpoints"));
         }
         let id = IdKind::WebhookEndpoint.generate();
         let secret = SecretString::from(new_secret());

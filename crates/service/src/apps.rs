@@ -48,11 +48,13 @@ mod double_option {
 
 const MAX_NAME_LEN: usize = 200;
 
-/// Names are for humans: required, trimmed, bounded, printable.
+/// Names are for humans: required, bounded, printable; surrounding whitespace is trimmed. The
+/// length and the control-character rule apply to the name as sent (so that the OpenAPI
+/// document can state them as `maxLength` and a pattern): a tab or newline is refused wherever
+/// it is, not only inside the name.
 pub(crate) fn validate_name(field: &'static str, name: &str) -> Result<String, ServiceError> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(ServiceError::invalid("invalid_name", format!("`{field}` must not be empty")));
+    if name.chars().any(char::is_control) {
+        return Err(ServiceError::invalid("invalid_name", format!("`{field}` must not contain control characters")));
     }
     if name.chars().count() > MAX_NAME_LEN {
         return Err(ServiceError::invalid(
@@ -60,8 +62,9 @@ pub(crate) fn validate_name(field: &'static str, name: &str) -> Result<String, S
             format!("`{field}` must be at most {MAX_NAME_LEN} characters"),
         ));
     }
-    if name.chars().any(char::is_control) {
-        return Err(ServiceError::invalid("invalid_name", format!("`{field}` must not contain control characters")));
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ServiceError::invalid("invalid_name", format!("`{field}` must not be empty")));
     }
     Ok(name.to_owned())
 }

@@ -31,7 +31,7 @@ pub struct ConnectSessionInput {
     pub providers: Option<Vec<String>>,
     /// Where the browser returns afterwards; its origin must be one the app registered.
     pub return_url: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole_numbers::opt_u64")]
     pub ttl_seconds: Option<u64>,
 }
 
@@ -132,7 +132,7 @@ pub(crate) fn session_view(record: ConnectSessionRecord, now: Timestamp) -> Conn
 }
 
 pub(crate) fn validate_end_user_id(end_user_id: &str) -> Result<String, ServiceError> {
-    if end_user_id.is_empty() || end_user_id.len() > 256 || end_user_id.chars().any(char::is_control) {
+    if end_user_id.is_empty() || end_user_id.chars().count() > 256 || end_user_id.chars().any(char::is_control) {
         return Err(ServiceError::invalid("invalid_end_user_id", "`end_user_id` must be 1-256 printable characters"));
     }
     Ok(end_user_id.to_owned())

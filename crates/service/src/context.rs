@@ -16,7 +16,7 @@ pub struct Actor {
     pub reason: Option<String>,
 }
 
-const ACTOR_TYPES: &[&str] = &["ai_agent", "service", "user", "system"];
+pub(crate) const ACTOR_TYPES: &[&str] = &["ai_agent", "service", "user", "system"];
 
 impl Actor {
     /// Validates the declared actor: a known type, an id of at most 128 printable characters, a

@@ -34,7 +34,7 @@ impl Vault {
     /// the one that matters: `http://0.0.0.0` is refused for where it goes, not for its scheme),
     /// then the rules of [`crate::urls::parse_browser_url`].
     pub(crate) async fn parse_called_url(&self, field: &'static str, text: &str) -> Result<Url, ServiceError> {
-        if text.len() <= 2048
+        if text.chars().count() <= 2048
             && let Ok(url) = Url::parse(text)
         {
             self.check_destination(field, &url).await?;

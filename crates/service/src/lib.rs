@@ -19,6 +19,7 @@ mod error;
 mod grants;
 mod hot_cache;
 mod ids;
+mod json_objects;
 mod installs;
 mod key_manager;
 mod lease_heartbeat;
@@ -44,6 +45,7 @@ mod standard_webhooks;
 mod timestamp;
 mod urls;
 mod vault;
+mod whole_numbers;
 
 pub use admin_auth::{AdminTokenInfo, MintedAdminToken};
 pub use api_keys::{ApiKeyInfo, MintedApiKey};

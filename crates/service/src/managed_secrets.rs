@@ -220,7 +220,7 @@ impl Vault {
             check_username(input.username.as_deref().unwrap_or_default())?;
         }
         let secret = input.secret.expose_secret();
-        if secret.is_empty() || secret.len() > 8192 {
+        if secret.is_empty() || secret.chars().count() > 8192 {
             return Err(invalid("`secret` must be 1-8192 characters"));
         }
         check_secret_value(&input.style, secret)?;
@@ -237,7 +237,7 @@ impl Vault {
             id: id.to_owned(),
             app_id: app_id.to_owned(),
             name,
-            end_user_id: input.end_user_id,
+            end_user_id: input.end_user_id.as_deref().map(crate::connect_sessions::validate_end_user_id).transpose()?,
             style: input.style,
             parameter,
             username: input.username,

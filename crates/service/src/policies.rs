@@ -22,16 +22,16 @@ pub struct PolicyRules {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paths: Option<Vec<String>>,
     /// UTC windows in which access is allowed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_objects::opt_objects")]
     pub time_windows: Option<Vec<TimeWindow>>,
     /// Caller IP ranges (CIDR) allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_allowlist: Option<Vec<String>>,
     /// Token bucket per grant: `requests` per `per_seconds`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_objects::opt_object")]
     pub rate_limit: Option<RateLimit>,
     /// The grant stops working this many days after it was connected.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::whole_numbers::opt_u32")]
     pub max_grant_age_days: Option<u32>,
     /// `false`: the raw token never leaves the vault; the grant works only through the proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,7 +59,9 @@ pub struct TimeWindow {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
+    #[serde(deserialize_with = "crate::whole_numbers::u32")]
     pub requests: u32,
+    #[serde(deserialize_with = "crate::whole_numbers::u32")]
     pub per_seconds: u32,
 }
 
@@ -79,6 +81,7 @@ pub struct PolicyInput {
     /// The provider configuration or grant id (omit for `app`).
     #[serde(default)]
     pub target_id: Option<String>,
+    #[serde(deserialize_with = "crate::json_objects::object")]
     pub rules: PolicyRules,
 }
 
@@ -242,8 +245,17 @@ fn validate_rules(rules: &PolicyRules) -> Result<(), ServiceError> {
     {
         return Err(invalid("`methods` are upper-case HTTP methods".into()));
     }
-    if rules.actor_ids.as_ref().is_some_and(|ids| ids.is_empty() || ids.iter().any(|i| i.is_empty() || i.len() > 128)) {
+    if rules
+        .actor_ids
+        .as_ref()
+        .is_some_and(|ids| ids.is_empty() || ids.iter().any(|i| i.is_empty() || i.chars().count() > 128))
+    {
         return Err(invalid("`actor_ids` is a non-empty list of actor ids (1-128 characters each)".into()));
+    }
+    if let Some(types) = &rules.actor_types
+        && types.iter().any(|t| !crate::context::ACTOR_TYPES.contains(&t.as_str()))
+    {
+        return Err(invalid(format!("`actor_types` are {}", crate::context::ACTOR_TYPES.join(", "))));
     }
     if rules.paths.as_ref().is_some_and(|p| p.iter().any(|p| !p.starts_with('/'))) {
         return Err(invalid("`paths` start with `/`".into()));

@@ -32,7 +32,7 @@ pub struct ProviderConfigInput {
     #[serde(default)]
     pub issuer: Option<String>,
     /// Generic providers: endpoints typed in instead of discovered.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_objects::opt_object")]
     pub endpoints: Option<CustomEndpoints>,
     /// Generic providers: the API base URL the credential may be sent to.
     #[serde(default)]
@@ -111,7 +111,7 @@ fn validate_key(key: &str) -> Result<String, ServiceError> {
 
 fn validate_client_id(client_id: &str) -> Result<String, ServiceError> {
     let client_id = client_id.trim();
-    if client_id.is_empty() || client_id.len() > 512 || client_id.chars().any(char::is_control) {
+    if client_id.is_empty() || client_id.chars().count() > 512 || client_id.chars().any(char::is_control) {
         return Err(ServiceError::invalid("invalid_client_id", "`client_id` must be 1-512 printable characters"));
     }
     Ok(client_id.to_owned())
@@ -119,7 +119,7 @@ fn validate_client_id(client_id: &str) -> Result<String, ServiceError> {
 
 fn validate_secret(secret: &SecretString) -> Result<(), ServiceError> {
     let s = secret.expose_secret();
-    if s.is_empty() || s.len() > 4096 {
+    if s.is_empty() || s.chars().count() > 4096 {
         return Err(ServiceError::invalid("invalid_client_secret", "`client_secret` must be 1-4096 characters"));
     }
     Ok(())
@@ -192,7 +192,10 @@ impl Vault {
         if let Some(query) = redirect_query.filter(|q| !q.is_empty()) {
             let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
             let reserved = ["code", "state", "error", "error_description", "iss"];
-            if query.len() > 512 || pairs.is_empty() || pairs.iter().any(|(k, _)| reserved.contains(&k.as_str())) {
+            if query.chars().count() > 512
+                || pairs.is_empty()
+                || pairs.iter().any(|(k, _)| reserved.contains(&k.as_str()))
+            {
                 return Err(ServiceError::invalid(
                     "invalid_redirect_query",
                     "`redirect_query` must be up to 512 characters of `name=value` pairs, without OAuth parameter names",
@@ -391,7 +394,7 @@ impl Vault {
         let sealed = match secret {
             Some(secret) => {
                 let text = secret.expose_secret();
-                if text.is_empty() || text.len() > 512 {
+                if text.is_empty() || text.chars().count() > 512 {
                     return Err(ServiceError::invalid(
                         "invalid_webhook_secret",
                         "`webhook_secret` must be 1-512 characters",

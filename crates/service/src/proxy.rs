@@ -222,8 +222,11 @@ impl Vault {
         meter: &Arc<BodyMeter>,
     ) -> Result<Upstream, ServiceError> {
         let grant_id = IdKind::Grant.parse(grant_id)?;
-        let requested_base = crate::managed_secrets::requested_base_url(&request.headers)?;
-        let subject = self.proxy_subject(app_id, &grant_id, requested_base.as_deref()).await?;
+        // An unknown grant is 404 whatever the headers say: the base URL header is judged after.
+        let requested_base = crate::managed_secrets::requested_base_url(&request.headers);
+        let subject =
+            self.proxy_subject(app_id, &grant_id, requested_base.as_ref().ok().and_then(Option::as_deref)).await?;
+        let requested_base = requested_base?;
         let (id, provider, end_user_id) = subject.identity();
         audit.subject(id, provider, end_user_id);
         let access = Access::Proxy { method: request.method.as_str(), path: &request.path };

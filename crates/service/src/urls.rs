@@ -16,7 +16,7 @@ fn is_loopback(url: &Url) -> bool {
 /// An absolute https URL (http only for loopback), without fragment or credentials.
 pub(crate) fn parse_browser_url(field: &'static str, text: &str) -> Result<Url, ServiceError> {
     let invalid = |why: &str| ServiceError::invalid("invalid_url", format!("`{field}` {why}"));
-    if text.len() > 2048 {
+    if text.chars().count() > 2048 {
         return Err(invalid("is longer than 2048 characters"));
     }
     let url = Url::parse(text).map_err(|_| invalid("is not an absolute URL"))?;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use tokenvault_service::{ProxyRequest, Vault};
@@ -12,6 +12,9 @@ use tokenvault_service::{ProxyRequest, Vault};
 use crate::ApiError;
 use crate::auth::AppCaller;
 use crate::context::Context;
+
+/// The `Allow` header of a refused method (the common ones; other methods are forwarded too).
+const PROXY_ALLOW: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
 pub(crate) async fn proxy(
     caller: AppCaller,
@@ -21,6 +24,18 @@ pub(crate) async fn proxy(
     OriginalUri(original): OriginalUri,
     request: Request,
 ) -> Result<Response, ApiError> {
+    // TRACE and CONNECT are never forwarded: TRACE would echo the injected credential back
+    // (cross-site tracing), CONNECT is not a request to an API.
+    if matches!(request.method(), &Method::TRACE | &Method::CONNECT) {
+        let mut refused = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "the proxy forwards every method except TRACE and CONNECT",
+        )
+        .into_response();
+        refused.headers_mut().insert(header::ALLOW, HeaderValue::from_static(PROXY_ALLOW));
+        return Ok(refused);
+    }
     let grant_id = params.iter().find(|(k, _)| k == "grant_id").map(|(_, v)| v.clone()).unwrap_or_default();
     let (parts, body) = request.into_parts();
     // The raw path keeps its percent-encoding, so encoded slashes can be seen and refused.

@@ -171,7 +171,12 @@ async fn bad_ids_unknown_routes_and_wrong_methods_get_json_errors(vault: TestVau
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(assert_error_shape(status, &body), "method_not_allowed");
 
+    // A page size that is not a number is the same mistake as one out of range.
     let (status, body) = vault.admin(Method::GET, "/apps?limit=lots", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(assert_error_shape(status, &body), "invalid_limit");
+
+    let (status, body) = vault.admin(Method::GET, "/apps?colour=red", None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(assert_error_shape(status, &body), "invalid_query");
 }

@@ -539,7 +539,8 @@ mod error_bodies {
                 400,
                 "malformed_json",
             ),
-            (Method::POST, "/v1/connect-sessions".into(), true, Some(json), "[]".into(), 422, "invalid_body"),
+            (Method::POST, "/v1/connect-sessions".into(), true, Some(json), "[]".into(), 400, "body_not_object"),
+            (Method::POST, "/v1/connect-sessions".into(), true, Some(json), "{\"x\": 1}".into(), 422, "invalid_body"),
             (
                 Method::POST,
                 "/v1/connect-sessions".into(),

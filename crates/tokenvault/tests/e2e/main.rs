@@ -24,6 +24,7 @@ mod log_capture;
 mod managed_secrets;
 mod metrics;
 mod multiprocess;
+mod openapi_conformance;
 mod operations;
 mod policy_actors;
 mod process;
