@@ -1,5 +1,7 @@
 //! `GET /openapi.json`: the hand-written OpenAPI 3.1 description of every route. It is compiled
-//! in, and a test keeps it in step with the routes `build_router` declares.
+//! in, and a test keeps it in step with the routes `build_router` declares. It is meant to be
+//! exact (schemas as strict as the server, every error status listed): the e2e test
+//! `openapi_conformance` and `.ci/schemathesis.sh` check the server's answers against it.
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
