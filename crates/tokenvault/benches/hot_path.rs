@@ -169,7 +169,7 @@ impl VaultProcess {
     }
 
     fn stop(mut self) {
-        unsafe_terminate(self.child.id());
+        terminate(self.child.id());
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.child.try_wait().unwrap().is_none() {
             if Instant::now() > deadline {
@@ -180,7 +180,7 @@ impl VaultProcess {
     }
 }
 
-fn unsafe_terminate(pid: u32) {
+fn terminate(pid: u32) {
     let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
 }
 
