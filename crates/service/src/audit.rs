@@ -176,6 +176,23 @@ const QUEUE_CAPACITY: usize = 10_000;
 const RETRY_CAPACITY: usize = 100_000;
 const BATCH_ROWS: usize = 500;
 
+/// How long a call waits for room in a full audit queue before it is refused.
+const RESERVE_WAIT: Duration = Duration::from_secs(5);
+
+/// Room for one row in the writer's queue, taken before the audited action starts.
+pub(crate) struct Reserved {
+    permit: mpsc::OwnedPermit<AuditCommand>,
+    sink: AuditSink,
+}
+
+impl Reserved {
+    /// Queues the row in the room reserved for it (never full, never waits).
+    pub(crate) fn record(self, entry: AuditEntry) {
+        let record = self.sink.stamp(entry);
+        self.permit.send(AuditCommand::Entry(record, None));
+    }
+}
+
 /// Whether an audited action may go ahead: the row committed (durable), or at least the writer
 /// able to write.
 pub(crate) type Committed = oneshot::Sender<bool>;
@@ -410,6 +427,20 @@ impl AuditSink {
         }
     }
 
+    /// Reserves room in the queue for a row that will be written later (a proxied call's row is
+    /// written when its response body ends). Under load this waits for the writer to make room
+    /// (backpressure) instead of losing the row; only a writer that makes no room within
+    /// [`RESERVE_WAIT`] refuses the call.
+    pub(crate) async fn reserve(&self) -> Result<Reserved, ServiceError> {
+        match tokio::time::timeout(RESERVE_WAIT, self.queue.tx.clone().reserve_owned()).await {
+            Ok(Ok(permit)) => Ok(Reserved { permit, sink: self.clone() }),
+            _ => {
+                tracing::error!("audit queue full for too long: a proxied call is refused");
+                Err(audit_unavailable())
+            }
+        }
+    }
+
     /// Refuses an audited action while rows cannot be written.
     pub(crate) fn ensure_writable(&self) -> Result<(), ServiceError> {
         match self.queue.healthy.load(Ordering::SeqCst) {
@@ -486,6 +517,46 @@ impl Vault {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sink_with_room_for(rows: usize) -> (AuditSink, mpsc::Receiver<AuditCommand>) {
+        let (tx, rx) = mpsc::channel(rows);
+        let queue = AuditQueue { tx, healthy: Arc::new(AtomicBool::new(true)) };
+        (AuditSink { queue, clock: Arc::new(crate::clock::SystemClock) }, rx)
+    }
+
+    fn entry(action: &str) -> AuditEntry {
+        AuditEntry { record: AuditRecord { action: action.into(), ..AuditRecord::default() } }
+    }
+
+    /// A full queue makes a proxied call wait for room (backpressure), and the row is then
+    /// written; no row is lost and nothing is refused while the writer keeps up eventually.
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_makes_callers_wait_for_room_not_fail() {
+        let (sink, mut rx) = sink_with_room_for(1);
+        let first = sink.reserve().await.expect("room");
+        let waiting = tokio::spawn({
+            let sink = sink.clone();
+            async move { sink.reserve().await.map(|slot| slot.record(entry("second"))) }
+        });
+        tokio::time::sleep(RESERVE_WAIT / 2).await;
+        assert!(!waiting.is_finished(), "the second caller waits while the queue is full");
+        first.record(entry("first"));
+        let Some(AuditCommand::Entry(row, None)) = rx.recv().await else { panic!("the first row") };
+        assert_eq!(row.action, "first");
+        waiting.await.unwrap().expect("room once the writer took a row");
+        let Some(AuditCommand::Entry(row, None)) = rx.recv().await else { panic!("the second row") };
+        assert_eq!(row.action, "second");
+        assert!(sink.queue.healthy.load(Ordering::SeqCst), "waiting is not a failure");
+    }
+
+    /// A writer that makes no room at all within the wait refuses the call with the usual error.
+    #[tokio::test(start_paused = true)]
+    async fn a_writer_that_makes_no_room_refuses_after_the_wait() {
+        let (sink, _rx) = sink_with_room_for(1);
+        let _held = sink.reserve().await.expect("room");
+        let refused = sink.reserve().await.err().expect("refused");
+        assert!(matches!(refused, ServiceError::Unavailable { code: "audit_unavailable", .. }));
+    }
 
     #[test]
     fn query_values_are_dropped() {

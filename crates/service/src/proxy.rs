@@ -185,7 +185,8 @@ impl Vault {
             request.query.as_deref(),
             context,
             meter.clone(),
-        );
+        )
+        .await?;
         let method = request.method.clone();
         let started = std::time::Instant::now();
         match self.forward(app_id, grant_id, request, context, &mut audit, &meter).await {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use tokenvault_store::AuditRecord;
 use url::Url;
 
-use crate::audit::{AuditEntry, AuditSink, outcome_of, path_without_values};
+use crate::audit::{AuditEntry, AuditSink, Reserved, outcome_of, path_without_values};
 use crate::proxy_body::BodyMeter;
 use crate::{CallContext, ServiceError};
 
@@ -17,7 +17,8 @@ use crate::{CallContext, ServiceError};
 pub(crate) const CLIENT_DISCONNECTED: &str = "client_disconnected";
 
 pub(crate) struct ProxyAudit {
-    sink: AuditSink,
+    /// The row's room in the audit queue, reserved before anything else happens.
+    slot: Reserved,
     record: AuditRecord,
     started: Instant,
     request_body: Arc<BodyMeter>,
@@ -32,7 +33,9 @@ fn requested_path(raw_path: &str, query: Option<&str>) -> String {
 }
 
 impl ProxyAudit {
-    pub(crate) fn start(
+    /// Reserves the row's room in the audit queue first (waiting while the writer catches up);
+    /// an error if the writer makes no room.
+    pub(crate) async fn start(
         sink: AuditSink,
         app_id: &str,
         method: &http::Method,
@@ -40,10 +43,11 @@ impl ProxyAudit {
         query: Option<&str>,
         context: &CallContext,
         request_body: Arc<BodyMeter>,
-    ) -> Self {
+    ) -> Result<Self, ServiceError> {
+        let slot = sink.reserve().await?;
         let mut record = AuditEntry::proxy(app_id, method, context).record;
         record.path = Some(requested_path(raw_path, query));
-        Self { sink, record, started: Instant::now(), request_body }
+        Ok(Self { slot, record, started: Instant::now(), request_body })
     }
 
     /// The grant (or managed secret) the call goes through, once it is known to be the app's.
@@ -104,19 +108,30 @@ impl ProxyAudit {
         let record = &mut self.record;
         record.request_bytes = Some(self.request_body.bytes() as i64);
         record.response_bytes = response_bytes.map(|n| n as i64);
-        tracing::info!(
-            grant_id = record.grant_id.as_deref().unwrap_or_default(),
-            method = record.method.as_deref().unwrap_or_default(),
-            host = record.host.as_deref().unwrap_or_default(),
-            status = record.upstream_status.unwrap_or_default(),
-            outcome = %record.outcome,
-            detail = record.detail.as_deref().unwrap_or_default(),
-            latency_ms = record.latency_ms.unwrap_or_default(),
-            request_bytes = record.request_bytes.unwrap_or_default(),
-            response_bytes = record.response_bytes.unwrap_or_default(),
-            "proxied"
-        );
-        self.sink.record(AuditEntry { record: self.record });
+        // The access line of every call is `request finished`; this one adds the upstream detail,
+        // at `info` when the call failed and at `debug` otherwise (the audit row holds it all).
+        macro_rules! proxied {
+            ($level:expr) => {
+                tracing::event!($level,
+                    grant_id = record.grant_id.as_deref().unwrap_or_default(),
+                    method = record.method.as_deref().unwrap_or_default(),
+                    host = record.host.as_deref().unwrap_or_default(),
+                    status = record.upstream_status.unwrap_or_default(),
+                    outcome = %record.outcome,
+                    detail = record.detail.as_deref().unwrap_or_default(),
+                    latency_ms = record.latency_ms.unwrap_or_default(),
+                    request_bytes = record.request_bytes.unwrap_or_default(),
+                    response_bytes = record.response_bytes.unwrap_or_default(),
+                    "proxied"
+                )
+            };
+        }
+        if record.outcome == "success" {
+            proxied!(tracing::Level::DEBUG);
+        } else {
+            proxied!(tracing::Level::INFO);
+        }
+        self.slot.record(AuditEntry { record: self.record });
     }
 }
 

@@ -8,8 +8,10 @@
 //! on an expiring grant, the background refresher's rate on a batch of due grants, and the
 //! vault's resident memory with no grant and with thousands stored.
 //!
+//! `BENCH_PERF=token|proxy` profiles the vault with `perf` under that load instead.
 //! Environment: `BENCH_SECONDS` (per case, default 3), `BENCH_GRANTS` (refresher batch, default
-//! 3000), `TOKENVAULT_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
+//! 3000), `BENCH_REFRESH_CONCURRENCY` (the refresher's `--refresh-concurrency`, default 4),
+//! `TOKENVAULT_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -339,6 +341,30 @@ async fn run_backend(backend: Backend, fakes: &Fakes, providers: &std::path::Pat
         load(target, 4, Duration::from_millis(300)).await;
     }
 
+    // `BENCH_PERF=token|proxy` records a `perf` profile of the vault under that load (c=16) into
+    // `target/perf-<case>.data` instead of the tables.
+    if let Ok(case) = std::env::var("BENCH_PERF") {
+        let target = if case == "proxy" { &proxied } else { &token_call };
+        let out = format!("{}/../../target/perf-{case}.data", env!("CARGO_MANIFEST_DIR"));
+        // `BENCH_PERF_ARGS` replaces the sampling options (default: the whole machine at 999 Hz).
+        let options = std::env::var("BENCH_PERF_ARGS").unwrap_or_else(|_| "-F 999 -a".into());
+        let options = options.replace("{pid}", &vault.child.id().to_string());
+        let mut perf = Command::new("perf")
+            .arg("record")
+            .args(options.split_whitespace())
+            .args(["-o", &out])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("perf runs");
+        let l = load(target, 16, per_case).await;
+        terminate(perf.id());
+        perf.wait().unwrap();
+        println!("{case} c=16: {:.0} req/s, p50 {:.0} µs{}; profile in {out}", l.rps, us(l.p50), failures(&l));
+        vault.stop();
+        return Some(());
+    }
+
     println!("\n## {name}\n");
     println!("| case | c | req/s | p50 | p99 | ratio | goal |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
@@ -440,7 +466,14 @@ async fn run_backend(backend: Backend, fakes: &Fakes, providers: &std::path::Pat
     vault.stop();
     tokio::time::sleep_until(due.into()).await;
     let before = refreshes_at_fake(fakes);
-    let vault = VaultProcess::start(&db.url, &data, providers, &["--refresh-interval-seconds", "1"]);
+    // `BENCH_REFRESH_CONCURRENCY` sets `--refresh-concurrency` (default: the vault's own, 4).
+    let concurrency = std::env::var("BENCH_REFRESH_CONCURRENCY").unwrap_or_else(|_| "4".into());
+    let vault = VaultProcess::start(
+        &db.url,
+        &data,
+        providers,
+        &["--refresh-interval-seconds", "1", "--refresh-concurrency", &concurrency],
+    );
     let started = Instant::now();
     let deadline = started + Duration::from_secs(120);
     let mut first: Option<Instant> = None;
@@ -457,7 +490,7 @@ async fn run_backend(backend: Backend, fakes: &Fakes, providers: &std::path::Pat
     let done = refreshes_at_fake(fakes) - before;
     let took = first.map_or(Duration::ZERO, |f| f.elapsed());
     println!(
-        "| background refresher, {count} due grants, zero-latency fake | | **{:.0} refreshes/s** | | | {done} of {count} in {:.2} s | >= 2000/s |",
+        "| background refresher, {count} due grants, zero-latency fake, `--refresh-concurrency {concurrency}` | | **{:.0} refreshes/s** | | | {done} of {count} in {:.2} s | >= 2000/s |",
         done as f64 / took.as_secs_f64().max(1e-3),
         took.as_secs_f64()
     );
