@@ -434,7 +434,11 @@ impl AuditSink {
     pub(crate) async fn reserve(&self) -> Result<Reserved, ServiceError> {
         match tokio::time::timeout(RESERVE_WAIT, self.queue.tx.clone().reserve_owned()).await {
             Ok(Ok(permit)) => Ok(Reserved { permit, sink: self.clone() }),
-            _ => {
+            Ok(Err(_)) => {
+                tracing::error!("the audit writer has stopped: a proxied call is refused");
+                Err(audit_unavailable())
+            }
+            Err(_) => {
                 tracing::error!("audit queue full for too long: a proxied call is refused");
                 Err(audit_unavailable())
             }
