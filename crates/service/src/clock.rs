@@ -1,3 +1,6 @@
+//! The one source of "now": every expiry decision reads time through [`Clock`], so tests move
+//! a [`ManualClock`] instead of sleeping.
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 

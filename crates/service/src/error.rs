@@ -1,3 +1,6 @@
+//! Why a use case failed, as one enum with stable machine-readable codes that the HTTP layer maps
+//! to statuses in one place.
+
 use tokenvault_crypto::CryptoError;
 use tokenvault_store::StoreError;
 

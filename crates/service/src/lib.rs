@@ -1,79 +1,66 @@
 //! The vault's use cases: everything tokenvault does, independent of HTTP.
 //!
-//! [`Vault`] is the entry point; each use case lives in its own module as an `impl Vault` block.
-//! Time is read only through [`Clock`], so expiry logic can be tested by moving a clock.
+//! [`Vault`] is the entry point; each use case is an `impl Vault` block in the folder of its flow:
+//!
+//! - `connect/`: an end user connects an account (connect sessions, the OAuth callback, installs
+//!   that start at the provider).
+//! - `lifecycle/`: a grant from storage to revocation (refresh, the background refresher, its
+//!   schedule and lease, disconnect, webhooks from providers).
+//! - `access/`: who may do what (API keys, admin tokens, policies and their decisions).
+//! - `usage/`: using a grant (token retrieval, the proxy, managed secrets).
+//! - `audit/`: the audit log (entries, the batched writer, queries and retention).
+//! - `admin/`: configuration (apps, provider configurations, the data key ring).
+//! - `outbound/`: what the vault sends out (webhooks to apps, the egress guard on every dial).
+//! - `cache/`: the hot-path caches and the change feed that keeps them coherent across instances.
+//! - `values/`: small value types and input readers shared by all (ids, times, pages, URLs, secrets).
+//!
+//! Dependencies between modules go one way (a test checks there are no import cycles). Time is
+//! read only through [`Clock`], so expiry logic can be tested by moving a clock.
 
-mod admin_auth;
-mod api_keys;
-mod app_webhooks;
-mod apps;
+mod access;
+mod admin;
 mod audit;
-mod callback;
-mod change_feed;
+mod cache;
 mod clock;
-mod connect_sessions;
+mod connect;
 mod context;
-mod disconnect;
-mod egress;
 mod error;
-mod grants;
-mod hot_cache;
-mod ids;
-mod json_objects;
-mod installs;
-mod key_manager;
-mod lease_heartbeat;
-mod managed_secrets;
+mod lifecycle;
 mod metrics;
-mod paging;
+mod outbound;
 mod periodic;
-mod policies;
-mod provider_configs;
-mod provider_webhooks;
-mod proxy;
-mod proxy_audit;
-mod proxy_body;
-mod proxy_headers;
-mod proxy_target;
-mod refresh;
-mod refresh_persist;
-mod refresher;
-mod schedule;
-mod secrets;
-mod single_flight;
-mod standard_webhooks;
-mod timestamp;
-mod urls;
+mod usage;
+mod values;
 mod vault;
-mod whole_numbers;
 
-pub use admin_auth::{AdminTokenInfo, MintedAdminToken};
-pub use api_keys::{ApiKeyInfo, MintedApiKey};
-pub use app_webhooks::{DeliveryReport, WebhookDeliveryView, WebhookEndpointInput, WebhookEndpointView};
-pub use apps::{App, AppUpdate};
+pub use access::admin_auth::{AdminTokenInfo, MintedAdminToken};
+pub use access::api_keys::{ApiKeyInfo, MintedApiKey};
+pub use access::policies::{PolicyInput, PolicyRules, PolicyView};
+pub use admin::apps::{App, AppUpdate};
+pub use admin::key_manager::{KeyStatus, RotationReport};
+pub use admin::provider_configs::{ProviderConfigInput, ProviderConfigView};
 pub use audit::{AuditEventView, AuditQuery};
-pub use callback::CallbackRedirect;
+pub use cache::hot_cache::{CacheLimits, STALENESS_BOUND};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use connect_sessions::{
+pub use connect::callback::CallbackRedirect;
+pub use connect::installs::{ClaimInstallInput, ClaimedInstall, INSTALL_SWEEP_INTERVAL};
+pub use connect::sessions::{
     BrowserError, ConnectSessionInput, ConnectSessionView, ConnectStart, CreatedConnectSession, FlowCookie,
 };
 pub use context::{Actor, CallContext};
 pub use error::ServiceError;
-pub use grants::{AccountView, GrantListQuery, GrantView};
-pub use hot_cache::{CacheLimits, STALENESS_BOUND};
-pub use ids::IdKind;
-pub use installs::{ClaimInstallInput, ClaimedInstall, INSTALL_SWEEP_INTERVAL};
-pub use key_manager::{KeyStatus, RotationReport};
-pub use managed_secrets::{ManagedSecretInput, ManagedSecretView};
+pub use lifecycle::grants::{AccountView, GrantListQuery, GrantView};
+pub use lifecycle::refresh::{RefreshOutcome, RefreshTrigger};
+pub use lifecycle::refresher::RefresherReport;
 pub use metrics::{HttpLabels, Metrics};
-pub use paging::PageSize;
-pub use policies::{PolicyInput, PolicyRules, PolicyView};
-pub use provider_configs::{ProviderConfigInput, ProviderConfigView};
-pub use proxy::{BodyStream, ProxyLimits, ProxyRequest, ProxyResponse};
-pub use refresh::{AccessToken, RefreshOutcome, RefreshTrigger};
-pub use refresher::RefresherReport;
-pub use standard_webhooks::sign as sign_standard_webhook;
-pub use timestamp::Timestamp;
+pub use outbound::app_webhooks::{DeliveryReport, WebhookDeliveryView, WebhookEndpointInput, WebhookEndpointView};
+pub use outbound::standard_webhooks::sign as sign_standard_webhook;
+pub use usage::managed_secrets::{ManagedSecretInput, ManagedSecretView};
+pub use usage::proxy::{BodyStream, ProxyLimits, ProxyRequest, ProxyResponse};
+pub use usage::token::AccessToken;
+pub use values::ids::IdKind;
+pub use values::paging::PageSize;
+pub use values::timestamp::Timestamp;
 pub use vault::{AdminIdentity, Vault, VaultConfig};
 
 pub use tokenvault_crypto::MasterKey;

@@ -1,3 +1,6 @@
+//! The [`Vault`]: the state every use case works on (store, key ring, caches, queues, limits) and
+//! its settings. Each flow adds its use cases as an `impl Vault` block in its own folder.
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,9 +10,9 @@ use tokenvault_providers::{Catalog, EgressPolicy, ProviderHttp};
 use tokenvault_store::Store;
 use url::Url;
 
-use crate::key_manager::KeyManager;
-use crate::refresher::RefreshLimits;
-use crate::single_flight::KeyedLocks;
+use crate::admin::key_manager::KeyManager;
+use crate::lifecycle::refresher::RefreshLimits;
+use crate::lifecycle::single_flight::KeyedLocks;
 use crate::{Clock, ServiceError, Timestamp};
 
 /// Settings of the use-case layer (the binary fills them from flags, environment and file).
@@ -83,17 +86,17 @@ pub struct Vault {
     pub(crate) webhook_http: reqwest::Client,
     /// Calls provider APIs for the proxy: no redirects, connection pooling, the egress guard.
     pub(crate) proxy_http: reqwest::Client,
-    pub(crate) rate_buckets: crate::policies::RateBuckets,
+    pub(crate) rate_buckets: crate::access::policies::RateBuckets,
     pub(crate) audit_queue: crate::audit::AuditQueue,
     pub(crate) metrics: Arc<crate::Metrics>,
-    pub(crate) key_touches: crate::api_keys::KeyTouches,
+    pub(crate) key_touches: crate::access::api_keys::KeyTouches,
     /// This vault itself, for work that outlives a call (a refresh result still being stored).
     pub(crate) self_ref: std::sync::Weak<Vault>,
     /// Refresh results kept in memory until the database takes them.
     pub(crate) pending_refreshes: std::sync::atomic::AtomicUsize,
     pub(crate) pending_refreshes_changed: tokio::sync::Notify,
     /// Verified API keys, grants, managed secrets and policies, kept coherent by the change feed.
-    pub(crate) cache: Arc<crate::hot_cache::HotCache>,
+    pub(crate) cache: Arc<crate::cache::hot_cache::HotCache>,
 }
 
 /// Who passed admin authentication: the token given at start, or a minted one (by id).
@@ -118,7 +121,7 @@ impl Vault {
         let store_for_audit = store.clone();
         let metrics = Arc::new(crate::Metrics::default());
         let egress = config.egress.clone();
-        let cache = Arc::new(crate::hot_cache::HotCache::new(config.cache_limits, &metrics));
+        let cache = Arc::new(crate::cache::hot_cache::HotCache::new(config.cache_limits, &metrics));
         let announced = Arc::downgrade(&cache);
         store.set_change_listener(Arc::new(move |kind, key| {
             if let Some(cache) = announced.upgrade() {
@@ -153,7 +156,7 @@ impl Vault {
                 .user_agent(concat!("tokenvault-proxy/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .expect("HTTP client builds"),
-            rate_buckets: crate::policies::RateBuckets::default(),
+            rate_buckets: crate::access::policies::RateBuckets::default(),
             audit_queue: crate::audit::spawn_writer(store_for_audit, metrics.clone()),
             metrics,
             key_touches: Default::default(),
