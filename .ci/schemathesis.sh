@@ -72,7 +72,7 @@ json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)[sys.argv
 app_id=$(curl -fsS -X POST "$base/admin/v1/apps" -H "authorization: Bearer $admin" \
   -H 'content-type: application/json' -d '{"name":"schemathesis"}' | json_field id)
 api_key=$(curl -fsS -X POST "$base/admin/v1/apps/$app_id/api-keys" -H "authorization: Bearer $admin" \
-  -H 'content-type: application/json' -d '{"name":"schemathesis"}' | json_field key)
+  -H 'content-type: application/json' -d '{"name":"schemathesis","scopes":["*"]}' | json_field key)
 
 # A workaround for a CPython 3.11 bug, see the module.
 export PYTHONPATH=".ci${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=schemathesis_hooks

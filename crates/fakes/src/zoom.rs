@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
@@ -39,6 +39,8 @@ pub fn oauth_router(ctx: &HostCtx) -> Router<HostCtx> {
 pub fn api_router(ctx: &HostCtx) -> Router<HostCtx> {
     Router::new()
         .route("/v2/users/me", endpoint(get(users_me), ctx, Endpoint::UserInfo))
+        .route("/v2/users/me/meetings", endpoint(get(list_meetings), ctx, Endpoint::Api))
+        .route("/v2/meetings/{id}", endpoint(get(get_meeting).delete(delete_meeting), ctx, Endpoint::Api))
         .merge(echo::routes("/v2", ctx))
 }
 
@@ -180,6 +182,39 @@ async fn users_me(State(ctx): State<HostCtx>, headers: HeaderMap, uri: Uri) -> R
     match authenticate_api(&ctx, &headers, &uri) {
         Err(response) => response,
         Ok(grant) => responses::json(200, &user_json(&grant)),
+    }
+}
+
+/// A fixed meeting, enough for examples that read and (try to) delete meetings.
+fn meeting_json(id: &str) -> Value {
+    json!({ "id": id, "topic": "Weekly sync", "type": 8, "duration": 30, "timezone": "UTC" })
+}
+
+async fn list_meetings(State(ctx): State<HostCtx>, headers: HeaderMap, uri: Uri) -> Response {
+    match authenticate_api(&ctx, &headers, &uri) {
+        Err(response) => response,
+        Ok(_) => responses::json(
+            200,
+            &json!({ "page_size": 30, "total_records": 1, "next_page_token": "", "meetings": [meeting_json("85746065")] }),
+        ),
+    }
+}
+
+async fn get_meeting(State(ctx): State<HostCtx>, headers: HeaderMap, uri: Uri) -> Response {
+    match authenticate_api(&ctx, &headers, &uri) {
+        Err(response) => response,
+        Ok(_) => {
+            let id = uri.path().rsplit('/').next().unwrap_or_default().to_owned();
+            responses::json(200, &meeting_json(&id))
+        }
+    }
+}
+
+/// Zoom answers a deleted meeting with 204 and no body.
+async fn delete_meeting(State(ctx): State<HostCtx>, headers: HeaderMap, uri: Uri) -> Response {
+    match authenticate_api(&ctx, &headers, &uri) {
+        Err(response) => response,
+        Ok(_) => axum::http::StatusCode::NO_CONTENT.into_response(),
     }
 }
 

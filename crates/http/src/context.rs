@@ -36,10 +36,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Context {
             actor_header(&parts.headers, "x-actor-reason")?,
         )?;
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-        let client_ip = match parts.extensions.get::<crate::client_ip::ClientIp>() {
-            Some(client) => Some(client.0),
-            None => parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
-        };
-        Ok(Context(CallContext { request_id, actor, client_ip }))
+        Ok(Context(CallContext { request_id, actor, client_ip: client_ip(parts), key: None }))
+    }
+}
+
+/// The caller's address: as a trusted reverse proxy reported it, else the TCP peer.
+pub(crate) fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+    match parts.extensions.get::<crate::client_ip::ClientIp>() {
+        Some(client) => Some(client.0),
+        None => parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
     }
 }

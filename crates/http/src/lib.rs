@@ -18,6 +18,7 @@ mod pages;
 mod query;
 mod request_id;
 mod routes;
+mod scopes;
 mod server;
 
 pub use client_ip::TrustedProxies;

@@ -118,6 +118,33 @@ mod tests {
             .collect()
     }
 
+    /// Every operation an API key can call names, in `x-required-scope` and in its `security`,
+    /// exactly the scope the route table enforces; the table has no route the document lacks.
+    #[test]
+    fn every_app_key_operation_shows_the_scope_the_route_table_enforces() {
+        let document: Value = serde_json::from_str(DOCUMENT).unwrap();
+        let mut covered = BTreeSet::new();
+        for (method, path) in documented_operations(&document) {
+            let operation = &document["paths"][&path][&method];
+            let security = operation["security"].as_array().expect("security is listed");
+            let Some(scopes) = security.iter().find_map(|s| s.get("appApiKey")) else { continue };
+            let template = path.replace("{path}", "{*path}");
+            let method = method.to_uppercase().parse::<axum::http::Method>().unwrap();
+            let required = crate::scopes::required(&method, &template)
+                .unwrap_or_else(|| panic!("{method} {path} takes an API key but the scope table has no entry"));
+            assert_eq!(operation["x-required-scope"], required.to_string(), "{method} {path}");
+            let listed: Vec<String> = serde_json::from_value(scopes.clone()).unwrap();
+            match required {
+                tokenvault_service::Required::AnyKey => assert!(listed.is_empty(), "{method} {path}"),
+                required => assert_eq!(listed, vec![required.to_string()], "{method} {path}"),
+            }
+            covered.insert(template);
+        }
+        for (_, path, _) in crate::scopes::ROUTE_SCOPES {
+            assert!(covered.contains(*path), "the scope table names {path}, which the document does not describe");
+        }
+    }
+
     #[test]
     fn the_document_is_openapi_3_1() {
         let document: Value = serde_json::from_str(DOCUMENT).expect("openapi.json is valid JSON");

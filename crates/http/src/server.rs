@@ -17,7 +17,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::HeadLimits;
-use crate::routes::{admin, app, connect, health, proxy, use_api, webhooks};
+use crate::routes::{admin, agents, app, connect, health, proxy, use_api, webhooks};
 
 /// Limits of the HTTP edge.
 #[derive(Debug, Clone)]
@@ -51,6 +51,7 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         .route("/apps/{app_id}", get(admin::get_app).patch(admin::update_app).delete(admin::delete_app))
         .route("/apps/{app_id}/api-keys", get(admin::list_api_keys).post(admin::mint_api_key))
         .route("/apps/{app_id}/api-keys/{key_id}", delete(admin::revoke_api_key))
+        .route("/apps/{app_id}/api-keys/{key_id}/rotate", post(admin::rotate_api_key))
         .route("/admin-tokens", get(admin::list_admin_tokens).post(admin::mint_admin_token))
         .route("/admin-tokens/{id}", delete(admin::revoke_admin_token))
         .route("/keys", get(admin::key_status));
@@ -83,8 +84,15 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         )
         .route("/audit", get(use_api::query_audit))
         .route("/audit/export", get(use_api::export_audit))
-        .route("/api-keys", get(app::list_api_keys))
-        .route("/api-keys/{key_id}", delete(app::revoke_api_key));
+        .route("/api-keys", get(app::list_api_keys).post(app::mint_api_key))
+        .route("/api-keys/derive", post(app::derive_api_key))
+        .route("/api-keys/{key_id}", delete(app::revoke_api_key))
+        .route("/api-keys/{key_id}/rotate", post(app::rotate_api_key))
+        .route("/agents", get(agents::list_agents).post(agents::create_agent))
+        .route("/agents/{agent_id}", get(agents::get_agent).patch(agents::update_agent).delete(agents::revoke_agent))
+        .route("/agents/{agent_id}/keys", post(agents::mint_agent_key))
+        .route("/agents/{agent_id}/delegations", get(agents::list_delegations).post(agents::create_delegation))
+        .route("/delegations/{id}", get(agents::get_delegation).delete(agents::revoke_delegation));
     let counted = vault.clone();
     let proxy_api = Router::new()
         .route("/v1/proxy/{grant_id}/{*path}", any(proxy::proxy))

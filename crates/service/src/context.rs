@@ -7,7 +7,8 @@ use serde::Serialize;
 use crate::ServiceError;
 
 /// The actor a caller declares (`x-actor-type`, `x-actor-id`, `x-actor-reason`): e.g. an AI agent
-/// acting for a user. Declared, not proven: the API key is the authentication.
+/// acting for a user. Declared, not proven: the API key (an agent key for a registered agent)
+/// is the authentication.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Actor {
     #[serde(rename = "type")]
@@ -48,8 +49,12 @@ impl Actor {
 #[derive(Debug, Clone, Default)]
 pub struct CallContext {
     pub request_id: String,
+    /// Declared by the caller: context for the audit log and policies, never an identity.
     pub actor: Actor,
     pub client_ip: Option<IpAddr>,
+    /// The API key that authenticated the call (`None` for operators and browsers): the
+    /// verified identity, agent included.
+    pub key: Option<std::sync::Arc<crate::access::principal::KeyPrincipal>>,
 }
 
 impl CallContext {
@@ -60,5 +65,10 @@ impl CallContext {
             actor: Actor { kind: Some("system".into()), id: Some(actor_id.to_owned()), reason: None },
             ..CallContext::default()
         }
+    }
+
+    /// The verified agent making the call, if an agent key authenticated it.
+    pub fn agent_id(&self) -> Option<&str> {
+        self.key.as_ref().and_then(|k| k.agent_id.as_deref())
     }
 }

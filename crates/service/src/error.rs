@@ -50,6 +50,10 @@ impl ServiceError {
         ServiceError::Conflict { code, message: message.into() }
     }
 
+    pub fn not_found(what: &'static str) -> Self {
+        ServiceError::NotFound { what }
+    }
+
     /// Maps a store "not found" to a named 404 and anything else to an internal error.
     pub(crate) fn from_store(what: &'static str) -> impl FnOnce(StoreError) -> ServiceError {
         move |err| match err {

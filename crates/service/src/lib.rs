@@ -34,8 +34,12 @@ mod values;
 mod vault;
 
 pub use access::admin_auth::{AdminTokenInfo, MintedAdminToken};
-pub use access::api_keys::{ApiKeyInfo, MintedApiKey};
+pub use access::agents::{AgentInput, AgentUpdate, AgentView};
+pub use access::api_keys::{AGENT_SCOPES, ApiKeyInfo, ApiKeyInput, MintedApiKey, RotateInput};
+pub use access::delegations::{DelegationInput, DelegationView};
 pub use access::policies::{PolicyInput, PolicyRules, PolicyView};
+pub use access::principal::KeyPrincipal;
+pub use access::scopes::{Action, Level, Required, Resource, Scope, ScopeSet};
 pub use admin::apps::{App, AppUpdate};
 pub use admin::key_manager::{KeyStatus, RotationReport};
 pub use admin::provider_configs::{ProviderConfigInput, ProviderConfigView};

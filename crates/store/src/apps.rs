@@ -66,28 +66,31 @@ impl Store {
     /// Replaces an app's name and connect settings.
     pub async fn update_app(&self, app: &AppRecord) -> Result<(), StoreError> {
         self.announcing(crate::ChangeKind::App, &app.id, async move {
-        let done = sqlx::query("UPDATE apps SET name = $1, return_origins = $2, install_return_url = $3 WHERE id = $4")
-            .bind(&app.name)
-            .bind(json_list::encode(&app.return_origins))
-            .bind(&app.install_return_url)
-            .bind(&app.id)
-            .execute(&self.writer)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
-    }).await
+            let done =
+                sqlx::query("UPDATE apps SET name = $1, return_origins = $2, install_return_url = $3 WHERE id = $4")
+                    .bind(&app.name)
+                    .bind(json_list::encode(&app.return_origins))
+                    .bind(&app.install_return_url)
+                    .bind(&app.id)
+                    .execute(&self.writer)
+                    .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Deletes an app and, by cascade, everything it owns.
     pub async fn delete_app(&self, id: &str) -> Result<(), StoreError> {
         self.announcing(crate::ChangeKind::App, id, async move {
-        let done = sqlx::query("DELETE FROM apps WHERE id = $1").bind(id).execute(&self.writer).await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
-    }).await
+            let done = sqlx::query("DELETE FROM apps WHERE id = $1").bind(id).execute(&self.writer).await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
     }
 }

@@ -28,6 +28,10 @@ pub struct AuditRecord {
     /// Proxied calls: body bytes passed back to the caller.
     pub response_bytes: Option<i64>,
     pub detail: Option<String>,
+    /// The verified agent that acted (its key's agent), if any.
+    pub agent_id: Option<String>,
+    /// The API key the call was made with, if any.
+    pub api_key_id: Option<String>,
 }
 
 /// Filters of an audit query; empty strings and `None` do not filter.
@@ -37,6 +41,7 @@ pub struct AuditFilter<'a> {
     pub end_user_id: Option<&'a str>,
     pub provider: Option<&'a str>,
     pub actor_id: Option<&'a str>,
+    pub agent_id: Option<&'a str>,
     pub action: Option<&'a str>,
     pub outcome: Option<&'a str>,
     pub from: Option<Millis>,
@@ -44,7 +49,7 @@ pub struct AuditFilter<'a> {
 }
 
 const COLUMNS: &str = "id, app_id, at, action, outcome, grant_id, end_user_id, provider, actor_type, actor_id, actor_reason, \
-    request_id, method, host, path, upstream_status, latency_ms, detail, request_bytes, response_bytes";
+    request_id, method, host, path, upstream_status, latency_ms, detail, request_bytes, response_bytes, agent_id, api_key_id";
 
 impl AuditRecord {
     fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
@@ -69,6 +74,8 @@ impl AuditRecord {
             detail: row.try_get("detail")?,
             request_bytes: row.try_get("request_bytes")?,
             response_bytes: row.try_get("response_bytes")?,
+            agent_id: row.try_get("agent_id")?,
+            api_key_id: row.try_get("api_key_id")?,
         })
     }
 }
@@ -111,7 +118,7 @@ impl Store {
             "SELECT {COLUMNS} FROM audit_events WHERE app_id = $1 AND id > $2 \
              AND ($3 = '' OR grant_id = $3) AND ($4 = '' OR end_user_id = $4) AND ($5 = '' OR provider = $5) \
              AND ($6 = '' OR actor_id = $6) AND ($7 = '' OR action = $7) AND ($8 = '' OR outcome = $8) \
-             AND at >= $9 AND at <= $10 ORDER BY id LIMIT $11"
+             AND at >= $9 AND at <= $10 AND ($12 = '' OR agent_id = $12) ORDER BY id LIMIT $11"
         )))
         .bind(app_id)
         .bind(after.unwrap_or(""))
@@ -124,6 +131,7 @@ impl Store {
         .bind(filter.from.unwrap_or(i64::MIN))
         .bind(filter.to.unwrap_or(i64::MAX))
         .bind(limit)
+        .bind(filter.agent_id.unwrap_or(""))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(AuditRecord::from_row).collect::<Result<_, _>>()?)
@@ -139,13 +147,13 @@ impl Store {
     }
 }
 
-/// Rows per INSERT statement (20 parameters each, well under both databases' limits).
+/// Rows per INSERT statement (22 parameters each, well under both databases' limits).
 const AUDIT_ROWS_PER_STATEMENT: usize = 100;
 
 fn insert_audit_rows(rows: &[AuditRecord]) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
     let tuples: Vec<String> = (0..rows.len())
         .map(|i| {
-            let params: Vec<String> = (1..=20).map(|p| format!("${}", i * 20 + p)).collect();
+            let params: Vec<String> = (1..=22).map(|p| format!("${}", i * 22 + p)).collect();
             format!("({})", params.join(", "))
         })
         .collect();
@@ -172,7 +180,9 @@ fn insert_audit_rows(rows: &[AuditRecord]) -> sqlx::query::Query<'_, sqlx::Any, 
             .bind(r.latency_ms)
             .bind(&r.detail)
             .bind(r.request_bytes)
-            .bind(r.response_bytes);
+            .bind(r.response_bytes)
+            .bind(&r.agent_id)
+            .bind(&r.api_key_id);
     }
     query
 }

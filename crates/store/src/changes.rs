@@ -25,6 +25,10 @@ pub enum ChangeKind {
     Policy,
     /// An app, by app id (its deletion removes its keys, grants and policies).
     App,
+    /// An agent, by agent id.
+    Agent,
+    /// Any delegation to an agent, by agent id.
+    Delegation,
 }
 
 impl ChangeKind {
@@ -35,6 +39,8 @@ impl ChangeKind {
             "managed_secret" => ChangeKind::ManagedSecret,
             "policy" => ChangeKind::Policy,
             "app" => ChangeKind::App,
+            "agent" => ChangeKind::Agent,
+            "delegation" => ChangeKind::Delegation,
             _ => return None,
         })
     }

@@ -19,6 +19,8 @@ pub struct ConnectSessionRecord {
     pub expires_at: Millis,
     pub created_at: Millis,
     pub completed_at: Option<Millis>,
+    /// The agent the new grant is delegated to (proxy-only), if the session names one.
+    pub delegate_agent_id: Option<String>,
 }
 
 /// A status change of a session (compare-and-swap on the current status).
@@ -31,7 +33,7 @@ pub struct SessionOutcome<'a> {
     pub completed_at: Option<Millis>,
 }
 
-const COLUMNS: &str = "id, app_id, token_hash, end_user_id, allowed_configs, return_url, status, error_code, error_message, grant_id, expires_at, created_at, completed_at";
+const COLUMNS: &str = "id, app_id, token_hash, end_user_id, allowed_configs, return_url, status, error_code, error_message, grant_id, expires_at, created_at, completed_at, delegate_agent_id";
 
 impl ConnectSessionRecord {
     fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
@@ -49,6 +51,7 @@ impl ConnectSessionRecord {
             expires_at: row.try_get("expires_at")?,
             created_at: row.try_get("created_at")?,
             completed_at: row.try_get("completed_at")?,
+            delegate_agent_id: row.try_get("delegate_agent_id")?,
         })
     }
 }
@@ -56,7 +59,7 @@ impl ConnectSessionRecord {
 impl Store {
     pub async fn insert_connect_session(&self, s: &ConnectSessionRecord) -> Result<(), StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO connect_sessions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO connect_sessions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         )))
         .bind(&s.id)
         .bind(&s.app_id)
@@ -71,6 +74,7 @@ impl Store {
         .bind(s.expires_at)
         .bind(s.created_at)
         .bind(s.completed_at)
+        .bind(&s.delegate_agent_id)
         .execute(&self.writer)
         .await?;
         Ok(())

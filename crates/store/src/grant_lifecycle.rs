@@ -303,23 +303,27 @@ impl Store {
         events: &[WebhookDeliveryRecord],
     ) -> Result<bool, StoreError> {
         self.announcing(crate::ChangeKind::Grant, grant_id, async move {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE grants SET status = 'revoked', status_reason = $1, access_token = NULL, refresh_token = NULL, \
+            let mut tx = self.begin_write().await?;
+            let done = sqlx::query(
+                "UPDATE grants SET status = 'revoked', status_reason = $1, access_token = NULL, refresh_token = NULL, \
              next_refresh_at = NULL, retry_at = NULL, revoked_at = $2, updated_at = $2, refresh_lease_owner = NULL, \
              refresh_lease_until = NULL WHERE id = $3 AND status <> 'revoked'",
-        )
-        .bind(reason)
-        .bind(now)
-        .bind(grant_id)
-        .execute(&mut *tx)
-        .await?;
-        let changed = done.rows_affected() == 1;
-        if changed {
-            sqlx::query("DELETE FROM provider_webhooks WHERE grant_id = $1").bind(grant_id).execute(&mut *tx).await?;
-        }
-        Self::commit_with_events(tx, changed, events).await
-    }).await
+            )
+            .bind(reason)
+            .bind(now)
+            .bind(grant_id)
+            .execute(&mut *tx)
+            .await?;
+            let changed = done.rows_affected() == 1;
+            if changed {
+                sqlx::query("DELETE FROM provider_webhooks WHERE grant_id = $1")
+                    .bind(grant_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Self::commit_with_events(tx, changed, events).await
+        })
+        .await
     }
 
     /// Inserts `events` if the change they announce happened, and commits.

@@ -132,9 +132,8 @@ impl Store {
     /// (a reconnect, which starts a new token generation and keeps what was learnt about the
     /// provider's rotation). A concurrent first connect of the same account yields `Conflict`.
     pub async fn upsert_grant(&self, g: &GrantRecord) -> Result<(), StoreError> {
-        self.announcing(crate::ChangeKind::Grant, &g.id, async move {
-        self.upsert_grant_announcing(g, &[]).await
-    }).await
+        self.announcing(crate::ChangeKind::Grant, &g.id, async move { self.upsert_grant_announcing(g, &[]).await })
+            .await
     }
 
     /// [`Store::upsert_grant`] and the app-webhook `events` announcing it, in one transaction:
@@ -145,14 +144,14 @@ impl Store {
         events: &[WebhookDeliveryRecord],
     ) -> Result<(), StoreError> {
         self.announcing(crate::ChangeKind::Grant, &g.id, async move {
-        let mut tx = self.begin_write().await?;
-        upsert_query(g)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::unique_as_conflict(e, "a grant for this account was created at the same time"))?;
-        Self::commit_with_events(tx, true, events).await?;
-        Ok(())
-    }).await
+            let mut tx = self.begin_write().await?;
+            upsert_query(g).execute(&mut *tx).await.map_err(|e| {
+                StoreError::unique_as_conflict(e, "a grant for this account was created at the same time")
+            })?;
+            Self::commit_with_events(tx, true, events).await?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn get_grant(&self, app_id: &str, id: &str) -> Result<GrantRecord, StoreError> {

@@ -7,6 +7,7 @@
 //! migrations, and one conformance suite runs every store test against both.
 
 mod admin_tokens;
+mod agents;
 mod api_keys;
 mod apps;
 mod audit;
@@ -28,6 +29,7 @@ mod sealed_columns;
 mod webhook_outbox;
 
 pub use admin_tokens::AdminTokenRecord;
+pub use agents::{AgentRecord, DelegationRecord};
 pub use api_keys::ApiKeyRecord;
 pub use apps::AppRecord;
 pub use audit::{AuditFilter, AuditRecord};

@@ -82,17 +82,18 @@ impl Store {
 
     pub async fn delete_policy(&self, app_id: &str, id: &str) -> Result<(), StoreError> {
         self.announcing(crate::ChangeKind::Policy, app_id, async move {
-        let done = sqlx::query("DELETE FROM policies WHERE id = $1 AND app_id = $2")
-            .bind(id)
-            .bind(app_id)
-            .execute(&self.writer)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        sqlx::query("DELETE FROM rate_buckets WHERE policy_id = $1").bind(id).execute(&self.writer).await?;
-        Ok(())
-    }).await
+            let done = sqlx::query("DELETE FROM policies WHERE id = $1 AND app_id = $2")
+                .bind(id)
+                .bind(app_id)
+                .execute(&self.writer)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            sqlx::query("DELETE FROM rate_buckets WHERE policy_id = $1").bind(id).execute(&self.writer).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Takes one token from the shared bucket of (`policy_id`, `subject`), refilled at

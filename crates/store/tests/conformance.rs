@@ -77,6 +77,7 @@ fn api_key(id: &str, app_id: &str) -> ApiKeyRecord {
         created_at: 1,
         last_used_at: None,
         revoked_at: None,
+        ..Default::default()
     }
 }
 
@@ -302,6 +303,7 @@ async fn session_transitions_are_compare_and_swap(store: Store) {
         expires_at: 10,
         created_at: 1,
         completed_at: None,
+        delegate_agent_id: None,
     };
     store.insert_connect_session(&session).await.unwrap();
     assert_eq!(store.find_connect_session_by_token(&[3; 32]).await.unwrap(), session);

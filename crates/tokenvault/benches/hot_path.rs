@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use serde_json::{Value, json};
-use tokenvault_fakes::{ClientRegistration, Fakes, FakeUser, Provider, Variant, vault_catalog_overrides};
+use tokenvault_fakes::{ClientRegistration, FakeUser, Fakes, Provider, Variant, vault_catalog_overrides};
 use tokenvault_testkit::{Backend, TestDatabase};
 
 const ADMIN: &str = "bench-admin-token-0123456789abcdefghijklmnop";
@@ -152,7 +152,8 @@ impl VaultProcess {
     async fn ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let http = reqwest::Client::new();
-        while http.get(format!("{}/readyz", self.base)).send().await.map(|r| r.status().is_success()).ok() != Some(true) {
+        while http.get(format!("{}/readyz", self.base)).send().await.map(|r| r.status().is_success()).ok() != Some(true)
+        {
             assert!(Instant::now() < deadline, "the vault did not become ready");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -207,7 +208,7 @@ async fn tenant(http: &reqwest::Client, vault: &VaultProcess, fakes: &Fakes) -> 
     let key: Value = http
         .post(format!("{base}/admin/v1/apps/{app_id}/api-keys"))
         .bearer_auth(ADMIN)
-        .json(&json!({}))
+        .json(&json!({ "scopes": ["*"] }))
         .send()
         .await
         .unwrap()
@@ -317,7 +318,8 @@ async fn run_backend(backend: Backend, fakes: &Fakes, providers: &std::path::Pat
     let fake_api = url::Url::parse(&fakes.urls().zoom_api).unwrap();
     let fake_authority = format!("{}:{}", fake_api.host_str().unwrap(), fake_api.port().unwrap());
 
-    let health = Target { authority: vault.authority.clone(), method: http::Method::GET, path: "/healthz".into(), bearer: None };
+    let health =
+        Target { authority: vault.authority.clone(), method: http::Method::GET, path: "/healthz".into(), bearer: None };
     let token_call = Target {
         authority: vault.authority.clone(),
         method: http::Method::POST,

@@ -149,6 +149,76 @@ pub enum Command {
     /// The app's audit log (API key).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Agents: the app's AI agents as callers with keys of their own (API key).
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    /// Delegations of grants to agents (API key).
+    #[command(subcommand)]
+    Delegations(DelegationsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Register an agent.
+    Create {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    List,
+    Get {
+        agent_id: String,
+    },
+    /// Refuse the agent's keys at once, until `activate`.
+    Suspend {
+        agent_id: String,
+    },
+    Activate {
+        agent_id: String,
+    },
+    /// Revoke the agent and every key it has, for good.
+    Revoke {
+        agent_id: String,
+    },
+    /// Mint a key for the agent (printed once; default scopes `grants:read`, `proxy:execute`).
+    Key {
+        agent_id: String,
+        #[arg(long, default_value = "default")]
+        name: String,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DelegationsCommand {
+    /// Delegate a grant (or managed secret) to an agent, proxy-only unless `--allow-token-retrieval`.
+    Create {
+        agent_id: String,
+        grant_id: String,
+        /// An HTTP method the agent may proxy (repeat); none: any.
+        #[arg(long = "method", value_name = "METHOD")]
+        methods: Vec<String>,
+        /// A path pattern the agent may proxy (repeat; `*` within a segment, `**` across); none: any.
+        #[arg(long = "path", value_name = "PATTERN")]
+        paths: Vec<String>,
+        /// Also let the agent retrieve the raw access token.
+        #[arg(long)]
+        allow_token_retrieval: bool,
+        #[arg(long, value_name = "SECONDS")]
+        expires_in: Option<u64>,
+    },
+    /// An agent's delegations, revoked ones included.
+    List {
+        agent_id: String,
+    },
+    Get {
+        id: String,
+    },
+    /// End a delegation at once (the grant stays).
+    Revoke {
+        id: String,
+    },
 }
 
 /// How the CLI reaches a vault, and how it prints. Everything here is global: it may be given
@@ -339,13 +409,55 @@ pub enum AppsCommand {
     Delete { app_id: String },
 }
 
+/// What a new key may do, for how long and from where.
+#[derive(Debug, Clone, Default, Args)]
+pub struct KeyArgs {
+    /// A scope the key gets (repeat): e.g. `grants:read`, `proxy:execute`, `tokens:retrieve`,
+    /// `*:read`. Keys get exactly what is named.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Full access (the scope `*`), as keys minted before scopes have.
+    #[arg(long, conflicts_with = "scopes")]
+    pub full_access: bool,
+    /// The key stops working after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub expires_in: Option<u64>,
+    /// An address range the key may be used from (repeat); none: anywhere.
+    #[arg(long = "allow-cidr", value_name = "CIDR")]
+    pub allowed_cidrs: Vec<String>,
+    /// At most REQUESTS per SECONDS, e.g. `100/60`.
+    #[arg(long, value_name = "REQUESTS/SECONDS")]
+    pub rate_limit: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ApiKeysCommand {
-    /// Mint a key for an app (printed once; admin token).
+    /// Mint a key (printed once): `create APP_ID --scope …` (admin token), or without APP_ID a
+    /// key of the API key's own app, with no more than that key holds (needs `keys:admin`).
     Create {
-        app_id: String,
+        app_id: Option<String>,
         #[arg(long, default_value = "default")]
         name: String,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Rotate a key: a new one is printed once, the old one works for the grace period (default
+    /// 7 days, at most 30), then stops. `rotate APP_ID KEY_ID` (admin token) or `rotate KEY_ID`.
+    Rotate {
+        #[arg(value_name = "APP_ID|KEY_ID")]
+        first: String,
+        #[arg(value_name = "KEY_ID")]
+        key_id: Option<String>,
+        #[arg(long, value_name = "SECONDS")]
+        grace_seconds: Option<u64>,
+    },
+    /// Derive a short-lived child of the API key in use (default: its scopes, 1 hour; at most
+    /// 24 hours), revoked with it.
+    Derive {
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        key: KeyArgs,
     },
     /// List keys (never secrets): an app's (admin token), or without APP_ID the API key's own app's.
     List { app_id: Option<String> },

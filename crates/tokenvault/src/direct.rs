@@ -84,8 +84,9 @@ async fn run_on(vault: &Vault, command: Command) -> anyhow::Result<Outcome> {
             vault.delete_app(&app_id).await?;
             Outcome::done(format!("app {app_id} deleted"))
         }
-        Command::ApiKeys(ApiKeysCommand::Create { app_id, name }) => {
-            let minted = vault.mint_api_key(&app_id, &name, &context).await?;
+        Command::ApiKeys(ApiKeysCommand::Create { app_id: Some(app_id), name, key }) => {
+            let input = serde_json::from_value(crate::remote::key_body(Some(name), &key)?)?;
+            let minted = vault.mint_api_key(&app_id, input, None, &context).await?;
             let mut value = to_json(&minted.info)?;
             value["key"] = minted.secret.expose_secret().into();
             crate::remote::minted_api_key(value)
@@ -98,7 +99,11 @@ async fn run_on(vault: &Vault, command: Command) -> anyhow::Result<Outcome> {
             vault.revoke_api_key(&vault.get_app(&app_id).await?.id, &key_id, &context).await?;
             Outcome::done(format!("api key {key_id} revoked"))
         }
-        Command::ApiKeys(ApiKeysCommand::List { app_id: None } | ApiKeysCommand::Revoke { key_id: None, .. }) => {
+        Command::ApiKeys(
+            ApiKeysCommand::List { app_id: None }
+            | ApiKeysCommand::Revoke { key_id: None, .. }
+            | ApiKeysCommand::Create { app_id: None, .. },
+        ) => {
             bail!("without APP_ID this command acts for an API key's own app: it needs --url or a profile")
         }
         _ => bail!("this command needs a running vault: give --url or log in with `tokenvault login`"),

@@ -144,8 +144,28 @@ pub const APP_COLUMNS: &[Column] =
 pub const API_KEY_COLUMNS: &[Column] = &[
     ("ID", "id"),
     ("NAME", "name"),
+    ("SCOPES", "scopes"),
+    ("AGENT_ID", "agent_id"),
+    ("EXPIRES_AT", "expires_at"),
     ("CREATED_AT", "created_at"),
     ("LAST_USED_AT", "last_used_at"),
+    ("REVOKED_AT", "revoked_at"),
+];
+pub const AGENT_COLUMNS: &[Column] = &[
+    ("ID", "id"),
+    ("NAME", "name"),
+    ("STATUS", "status"),
+    ("DESCRIPTION", "description"),
+    ("CREATED_AT", "created_at"),
+];
+pub const DELEGATION_COLUMNS: &[Column] = &[
+    ("ID", "id"),
+    ("AGENT_ID", "agent_id"),
+    ("GRANT_ID", "grant_id"),
+    ("PROXY_ONLY", "proxy_only"),
+    ("METHODS", "methods"),
+    ("PATHS", "paths"),
+    ("EXPIRES_AT", "expires_at"),
     ("REVOKED_AT", "revoked_at"),
 ];
 pub const ADMIN_TOKEN_COLUMNS: &[Column] =

@@ -13,9 +13,10 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use crate::cli::{
-    AdminTokensCommand, ApiKeysCommand, AppsCommand, AuditCommand, AuditFilters, BodyArgs, Command,
-    ConnectSessionsCommand, GrantsCommand, InstallsCommand, KeysCommand, PageArgs, PoliciesCommand, PolicyArgs,
-    ProviderConfigArgs, ProviderConfigsCommand, ProvidersCommand, SecretArgs, SecretsCommand, WebhooksCommand,
+    AdminTokensCommand, AgentsCommand, ApiKeysCommand, AppsCommand, AuditCommand, AuditFilters, BodyArgs, Command,
+    ConnectSessionsCommand, DelegationsCommand, GrantsCommand, InstallsCommand, KeyArgs, KeysCommand, PageArgs,
+    PoliciesCommand, PolicyArgs, ProviderConfigArgs, ProviderConfigsCommand, ProvidersCommand, SecretArgs,
+    SecretsCommand, WebhooksCommand,
 };
 use crate::client::{ApiClient, Auth, Call, segment};
 use crate::output::{self, Outcome};
@@ -43,6 +44,8 @@ pub async fn run(client: &ApiClient, command: Command) -> anyhow::Result<Outcome
             Ok(Outcome::record(claimed))
         }
         Command::Policies(command) => policies(client, command, &mut stdin).await,
+        Command::Agents(command) => agents(client, command).await,
+        Command::Delegations(command) => delegations(client, command).await,
         Command::Secrets(command) => secrets(client, command, &mut stdin).await,
         Command::Webhooks(command) => webhooks(client, command).await,
         Command::Audit(command) => audit(client, command).await,
@@ -109,10 +112,26 @@ async fn apps(client: &ApiClient, command: AppsCommand) -> anyhow::Result<Outcom
 
 async fn api_keys(client: &ApiClient, command: ApiKeysCommand) -> anyhow::Result<Outcome> {
     match command {
-        ApiKeysCommand::Create { app_id, name } => {
+        ApiKeysCommand::Create { app_id: Some(app_id), name, key } => {
             let path = format!("/admin/v1/apps/{}/api-keys", segment(&app_id)?);
-            let minted = client.json(Call::new(Auth::Admin, Method::POST, path).body(json!({ "name": name }))).await?;
-            Ok(minted_api_key(minted))
+            minted(client, Call::new(Auth::Admin, Method::POST, path).body(key_body(Some(name), &key)?)).await
+        }
+        ApiKeysCommand::Create { app_id: None, name, key } => {
+            minted(client, Call::new(Auth::App, Method::POST, "/v1/api-keys").body(key_body(Some(name), &key)?)).await
+        }
+        ApiKeysCommand::Rotate { first, key_id, grace_seconds } => {
+            let (auth, path) = match key_id {
+                Some(key_id) => {
+                    (Auth::Admin, format!("/admin/v1/apps/{}/api-keys/{}/rotate", segment(&first)?, segment(&key_id)?))
+                }
+                None => (Auth::App, format!("/v1/api-keys/{}/rotate", segment(&first)?)),
+            };
+            let mut body = Map::new();
+            set(&mut body, "grace_seconds", grace_seconds);
+            minted(client, Call::new(auth, Method::POST, path).body(Value::Object(body))).await
+        }
+        ApiKeysCommand::Derive { name, key } => {
+            minted(client, Call::new(Auth::App, Method::POST, "/v1/api-keys/derive").body(key_body(name, &key)?)).await
         }
         ApiKeysCommand::List { app_id: Some(app_id) } => {
             let path = format!("/admin/v1/apps/{}/api-keys", segment(&app_id)?);
@@ -128,6 +147,89 @@ async fn api_keys(client: &ApiClient, command: ApiKeysCommand) -> anyhow::Result
         ApiKeysCommand::Revoke { first: key_id, key_id: None } => {
             let path = format!("/v1/api-keys/{}", segment(&key_id)?);
             delete(client, Auth::App, path, format!("api key {key_id} revoked")).await
+        }
+    }
+}
+
+async fn minted(client: &ApiClient, call: Call<'_>) -> anyhow::Result<Outcome> {
+    Ok(minted_api_key(client.json(call).await?))
+}
+
+/// The JSON body of a new key from the command line's flags (the API checks everything).
+pub fn key_body(name: Option<String>, key: &KeyArgs) -> anyhow::Result<Value> {
+    let mut body = Map::new();
+    set(&mut body, "name", name);
+    if key.full_access {
+        body.insert("scopes".into(), json!(["*"]));
+    } else {
+        set_list(&mut body, "scopes", key.scopes.clone());
+    }
+    set(&mut body, "expires_in", key.expires_in);
+    set_list(&mut body, "allowed_cidrs", key.allowed_cidrs.clone());
+    if let Some(limit) = &key.rate_limit {
+        let (requests, seconds) = limit
+            .split_once('/')
+            .and_then(|(r, s)| Some((r.trim().parse::<u32>().ok()?, s.trim().parse::<u32>().ok()?)))
+            .context("--rate-limit is REQUESTS/SECONDS, e.g. 100/60")?;
+        body.insert("rate_limit".into(), json!({ "requests": requests, "per_seconds": seconds }));
+    }
+    Ok(Value::Object(body))
+}
+
+async fn agents(client: &ApiClient, command: AgentsCommand) -> anyhow::Result<Outcome> {
+    let agent_path = |id: &str| -> anyhow::Result<String> { Ok(format!("/v1/agents/{}", segment(id)?)) };
+    match command {
+        AgentsCommand::Create { name, description } => {
+            let mut body = Map::new();
+            body.insert("name".into(), name.into());
+            set(&mut body, "description", description);
+            record(client, Call::new(Auth::App, Method::POST, "/v1/agents").body(Value::Object(body))).await
+        }
+        AgentsCommand::List => page(client, Call::get(Auth::App, "/v1/agents"), output::AGENT_COLUMNS).await,
+        AgentsCommand::Get { agent_id } => record(client, Call::get(Auth::App, agent_path(&agent_id)?)).await,
+        AgentsCommand::Suspend { agent_id } => {
+            let call =
+                Call::new(Auth::App, Method::PATCH, agent_path(&agent_id)?).body(json!({ "status": "suspended" }));
+            record(client, call).await
+        }
+        AgentsCommand::Activate { agent_id } => {
+            let call = Call::new(Auth::App, Method::PATCH, agent_path(&agent_id)?).body(json!({ "status": "active" }));
+            record(client, call).await
+        }
+        AgentsCommand::Revoke { agent_id } => {
+            delete(client, Auth::App, agent_path(&agent_id)?, format!("agent {agent_id} revoked")).await
+        }
+        AgentsCommand::Key { agent_id, name, key } => {
+            let path = format!("{}/keys", agent_path(&agent_id)?);
+            minted(client, Call::new(Auth::App, Method::POST, path).body(key_body(Some(name), &key)?)).await
+        }
+    }
+}
+
+async fn delegations(client: &ApiClient, command: DelegationsCommand) -> anyhow::Result<Outcome> {
+    match command {
+        DelegationsCommand::Create { agent_id, grant_id, methods, paths, allow_token_retrieval, expires_in } => {
+            let mut body = Map::new();
+            body.insert("grant_id".into(), grant_id.into());
+            set_list(&mut body, "methods", methods);
+            set_list(&mut body, "paths", paths);
+            if allow_token_retrieval {
+                body.insert("proxy_only".into(), false.into());
+            }
+            set(&mut body, "expires_in", expires_in);
+            let path = format!("/v1/agents/{}/delegations", segment(&agent_id)?);
+            record(client, Call::new(Auth::App, Method::POST, path).body(Value::Object(body))).await
+        }
+        DelegationsCommand::List { agent_id } => {
+            let path = format!("/v1/agents/{}/delegations", segment(&agent_id)?);
+            page(client, Call::get(Auth::App, path), output::DELEGATION_COLUMNS).await
+        }
+        DelegationsCommand::Get { id } => {
+            record(client, Call::get(Auth::App, format!("/v1/delegations/{}", segment(&id)?))).await
+        }
+        DelegationsCommand::Revoke { id } => {
+            let path = format!("/v1/delegations/{}", segment(&id)?);
+            delete(client, Auth::App, path, format!("delegation {id} revoked")).await
         }
     }
 }

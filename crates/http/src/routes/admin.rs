@@ -9,7 +9,9 @@ use axum::response::IntoResponse;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
-use tokenvault_service::{AdminTokenInfo, ApiKeyInfo, App, AppUpdate, KeyStatus, PageSize, ServiceError, Vault};
+use tokenvault_service::{
+    AdminTokenInfo, ApiKeyInfo, ApiKeyInput, App, AppUpdate, KeyStatus, PageSize, RotateInput, ServiceError, Vault,
+};
 
 use super::{Page, PageParams};
 use crate::ApiError;
@@ -20,13 +22,6 @@ use crate::query::QueryParams;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateApp {
-    name: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CreateApiKey {
-    #[serde(default = "default_key_name")]
     name: String,
 }
 
@@ -91,14 +86,21 @@ pub(crate) async fn mint_api_key(
     crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     Path(app_id): Path<String>,
-    JsonBody(body): JsonBody<CreateApiKey>,
+    JsonBody(input): JsonBody<ApiKeyInput>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let minted = vault.mint_api_key(&app_id, &body.name, &context).await?;
-    let mut shown =
-        serde_json::to_value(&minted.info).map_err(|e| ApiError::from(ServiceError::Internal(e.to_string())))?;
-    shown["key"] = json!(minted.secret.expose_secret());
-    shown["note"] = json!("store this key now: it is shown only once");
-    Ok((StatusCode::CREATED, Json(shown)))
+    super::minted_key(vault.mint_api_key(&app_id, input, None, &context).await?)
+}
+
+/// Rotates a key of the app: the new key is shown once; the old one works for the grace period.
+pub(crate) async fn rotate_api_key(
+    _: AdminCaller,
+    crate::context::Context(context): crate::context::Context,
+    State(vault): State<Arc<Vault>>,
+    Path((app_id, key_id)): Path<(String, String)>,
+    JsonBody(input): JsonBody<RotateInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    let app = vault.get_app(&app_id).await?;
+    super::minted_key(vault.rotate_api_key(&app.id, &key_id, input, None, &context).await?)
 }
 
 pub(crate) async fn list_api_keys(

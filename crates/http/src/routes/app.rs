@@ -7,9 +7,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use secrecy::ExposeSecret;
 use tokenvault_service::{
-    AccessToken, ApiKeyInfo, App, AppUpdate, ClaimInstallInput, ClaimedInstall, ConnectSessionInput,
-    ConnectSessionView, GrantListQuery, GrantView, PageSize, ProviderConfigInput, ProviderConfigView, ServiceError,
-    Vault,
+    AccessToken, ApiKeyInfo, ApiKeyInput, App, AppUpdate, ClaimInstallInput, ClaimedInstall, ConnectSessionInput,
+    ConnectSessionView, GrantListQuery, GrantView, PageSize, ProviderConfigInput, ProviderConfigView, RotateInput,
+    ServiceError, Vault,
 };
 
 use super::Page;
@@ -29,32 +29,59 @@ pub(crate) async fn list_api_keys(
     Ok(Json(Page { data: vault.list_api_keys(&caller.app_id).await?, next_cursor: None }))
 }
 
+/// Mints a key of the caller's app, with no more than the calling key holds.
+pub(crate) async fn mint_api_key(
+    caller: AppCaller,
+    State(vault): State<Arc<Vault>>,
+    JsonBody(input): JsonBody<ApiKeyInput>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    super::minted_key(vault.mint_api_key(&caller.app_id, input, Some(&caller.key), &caller.context).await?)
+}
+
+/// Derives a short-lived child of the calling key.
+pub(crate) async fn derive_api_key(
+    caller: AppCaller,
+    State(vault): State<Arc<Vault>>,
+    JsonBody(input): JsonBody<ApiKeyInput>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    super::minted_key(vault.derive_api_key(&caller.key, input, &caller.context).await?)
+}
+
+pub(crate) async fn rotate_api_key(
+    caller: AppCaller,
+    State(vault): State<Arc<Vault>>,
+    Path(key_id): Path<String>,
+    JsonBody(input): JsonBody<RotateInput>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    super::minted_key(vault.rotate_api_key(&caller.app_id, &key_id, input, Some(&caller.key), &caller.context).await?)
+}
+
 pub(crate) async fn revoke_api_key(
     caller: AppCaller,
-    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     Path(key_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    vault.revoke_api_key(&caller.app_id, &key_id, &context).await?;
+    let context = &caller.context;
+    vault.revoke_api_key(&caller.app_id, &key_id, context).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub(crate) async fn update_app(
     caller: AppCaller,
-    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     JsonBody(update): JsonBody<AppUpdate>,
 ) -> Result<Json<App>, ApiError> {
-    Ok(Json(vault.update_app(&caller.app_id, update, &context).await?))
+    let context = &caller.context;
+    Ok(Json(vault.update_app(&caller.app_id, update, context).await?))
 }
 
 pub(crate) async fn create_provider_config(
     caller: AppCaller,
-    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     JsonBody(input): JsonBody<ProviderConfigInput>,
 ) -> Result<(StatusCode, Json<ProviderConfigView>), ApiError> {
-    Ok((StatusCode::CREATED, Json(vault.create_provider_config(&caller.app_id, input, &context).await?)))
+    let context = &caller.context;
+    Ok((StatusCode::CREATED, Json(vault.create_provider_config(&caller.app_id, input, context).await?)))
 }
 
 pub(crate) async fn list_provider_configs(
@@ -74,21 +101,21 @@ pub(crate) async fn get_provider_config(
 
 pub(crate) async fn update_provider_config(
     caller: AppCaller,
-    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     Path(id): Path<String>,
     JsonBody(input): JsonBody<ProviderConfigInput>,
 ) -> Result<Json<ProviderConfigView>, ApiError> {
-    Ok(Json(vault.update_provider_config(&caller.app_id, &id, input, &context).await?))
+    let context = &caller.context;
+    Ok(Json(vault.update_provider_config(&caller.app_id, &id, input, context).await?))
 }
 
 pub(crate) async fn delete_provider_config(
     caller: AppCaller,
-    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    vault.delete_provider_config(&caller.app_id, &id, &context).await?;
+    let context = &caller.context;
+    vault.delete_provider_config(&caller.app_id, &id, context).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -97,7 +124,7 @@ pub(crate) async fn create_connect_session(
     State(vault): State<Arc<Vault>>,
     JsonBody(input): JsonBody<ConnectSessionInput>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let created = vault.create_connect_session(&caller.app_id, input).await?;
+    let created = vault.create_connect_session(&caller.app_id, input, &caller.context).await?;
     let mut body =
         serde_json::to_value(&created.session).map_err(|e| ApiError::from(ServiceError::Internal(e.to_string())))?;
     body["token"] = created.token.expose_secret().into();
@@ -119,7 +146,8 @@ pub(crate) async fn list_grants(
     QueryParams(query): QueryParams<GrantListQuery>,
 ) -> Result<Json<Page<GrantView>>, ApiError> {
     let limit = PageSize::LIST.resolve(query.limit)?;
-    let grants = vault.list_grants(&caller.app_id, &GrantListQuery { limit: Some(limit), ..query }).await?;
+    let grants =
+        vault.list_grants(&caller.app_id, &GrantListQuery { limit: Some(limit), ..query }, &caller.context).await?;
     Ok(Json(Page::new(grants, limit, |g| g.id.clone())))
 }
 
@@ -128,7 +156,7 @@ pub(crate) async fn get_grant(
     State(vault): State<Arc<Vault>>,
     Path(id): Path<String>,
 ) -> Result<Json<GrantView>, ApiError> {
-    Ok(Json(vault.get_grant(&caller.app_id, &id).await?))
+    Ok(Json(vault.get_grant(&caller.app_id, &id, &caller.context).await?))
 }
 
 pub(crate) async fn claim_install(
@@ -169,21 +197,21 @@ pub(crate) async fn list_providers(State(vault): State<Arc<Vault>>) -> Json<serd
 /// A valid access token for the grant, refreshed first if it is about to expire.
 pub(crate) async fn grant_token(
     caller: AppCaller,
-    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     Path(id): Path<String>,
 ) -> Result<Json<AccessToken>, ApiError> {
-    Ok(Json(vault.get_token(&caller.app_id, &id, &context).await?))
+    let context = &caller.context;
+    Ok(Json(vault.get_token(&caller.app_id, &id, context).await?))
 }
 
 /// Disconnect: revoke at the provider, then erase the tokens (the grant stays as a tombstone).
 pub(crate) async fn disconnect_grant(
     caller: AppCaller,
-    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     Path(id): Path<String>,
 ) -> Result<Json<GrantView>, ApiError> {
-    Ok(Json(vault.disconnect_grant(&caller.app_id, &id, &context).await?))
+    let context = &caller.context;
+    Ok(Json(vault.disconnect_grant(&caller.app_id, &id, context).await?))
 }
 
 /// Asks the provider whether the grant's token still works (401 → `needs_reauth`).

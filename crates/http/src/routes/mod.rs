@@ -1,4 +1,5 @@
 pub(crate) mod admin;
+pub(crate) mod agents;
 pub(crate) mod app;
 pub(crate) mod connect;
 pub(crate) mod health;
@@ -28,4 +29,16 @@ impl<T> Page<T> {
         let next_cursor = (data.len() as u32 >= limit).then(|| data.last().map(&cursor_of)).flatten();
         Page { data, next_cursor }
     }
+}
+
+/// The answer of minting a key (`201`): the key's settings and, this once, its secret.
+pub(crate) fn minted_key(
+    minted: tokenvault_service::MintedApiKey,
+) -> Result<(axum::http::StatusCode, axum::Json<serde_json::Value>), crate::ApiError> {
+    use secrecy::ExposeSecret;
+    let mut shown = serde_json::to_value(&minted.info)
+        .map_err(|e| crate::ApiError::from(tokenvault_service::ServiceError::Internal(e.to_string())))?;
+    shown["key"] = serde_json::json!(minted.secret.expose_secret());
+    shown["note"] = serde_json::json!("store this key now: it is shown only once");
+    Ok((axum::http::StatusCode::CREATED, axum::Json(shown)))
 }

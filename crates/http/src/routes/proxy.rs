@@ -11,19 +11,18 @@ use tokenvault_service::{ProxyRequest, Vault};
 
 use crate::ApiError;
 use crate::auth::AppCaller;
-use crate::context::Context;
 
 /// The `Allow` header of a refused method (the common ones; other methods are forwarded too).
 const PROXY_ALLOW: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
 pub(crate) async fn proxy(
     caller: AppCaller,
-    Context(context): Context,
     State(vault): State<Arc<Vault>>,
     Path(params): Path<Vec<(String, String)>>,
     OriginalUri(original): OriginalUri,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let context = &caller.context;
     // TRACE and CONNECT are never forwarded: TRACE would echo the injected credential back
     // (cross-site tracing), CONNECT is not a request to an API.
     if matches!(request.method(), &Method::TRACE | &Method::CONNECT) {
@@ -48,7 +47,7 @@ pub(crate) async fn proxy(
         headers: parts.headers,
         body: Box::pin(body.into_data_stream().map_err(std::io::Error::other)),
     };
-    let response = vault.proxy(&caller.app_id, &grant_id, proxied, &context).await?;
+    let response = vault.proxy(&caller.app_id, &grant_id, proxied, context).await?;
     let mut out = Response::new(Body::from_stream(response.body));
     *out.status_mut() = StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY);
     *out.headers_mut() = response.headers;

@@ -19,11 +19,11 @@ use crate::query::QueryParams;
 
 pub(crate) async fn create_policy(
     caller: AppCaller,
-    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     JsonBody(input): JsonBody<PolicyInput>,
 ) -> Result<(StatusCode, Json<PolicyView>), ApiError> {
-    Ok((StatusCode::CREATED, Json(vault.create_policy(&caller.app_id, input, &context).await?)))
+    let context = &caller.context;
+    Ok((StatusCode::CREATED, Json(vault.create_policy(&caller.app_id, input, context).await?)))
 }
 
 pub(crate) async fn list_policies(
@@ -35,21 +35,21 @@ pub(crate) async fn list_policies(
 
 pub(crate) async fn delete_policy(
     caller: AppCaller,
-    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    vault.delete_policy(&caller.app_id, &id, &context).await?;
+    let context = &caller.context;
+    vault.delete_policy(&caller.app_id, &id, context).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub(crate) async fn create_managed_secret(
     caller: AppCaller,
-    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     JsonBody(input): JsonBody<ManagedSecretInput>,
 ) -> Result<(StatusCode, Json<ManagedSecretView>), ApiError> {
-    Ok((StatusCode::CREATED, Json(vault.create_managed_secret(&caller.app_id, input, &context).await?)))
+    let context = &caller.context;
+    Ok((StatusCode::CREATED, Json(vault.create_managed_secret(&caller.app_id, input, context).await?)))
 }
 
 pub(crate) async fn list_managed_secrets(
@@ -69,21 +69,21 @@ pub(crate) async fn get_managed_secret(
 
 pub(crate) async fn replace_managed_secret(
     caller: AppCaller,
-    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     Path(id): Path<String>,
     JsonBody(input): JsonBody<ManagedSecretInput>,
 ) -> Result<Json<ManagedSecretView>, ApiError> {
-    Ok(Json(vault.replace_managed_secret(&caller.app_id, &id, input, &context).await?))
+    let context = &caller.context;
+    Ok(Json(vault.replace_managed_secret(&caller.app_id, &id, input, context).await?))
 }
 
 pub(crate) async fn delete_managed_secret(
     caller: AppCaller,
-    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    vault.delete_managed_secret(&caller.app_id, &id, &context).await?;
+    let context = &caller.context;
+    vault.delete_managed_secret(&caller.app_id, &id, context).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -19,11 +19,11 @@ use crate::query::QueryParams;
 
 pub(crate) async fn create_endpoint(
     caller: AppCaller,
-    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     JsonBody(input): JsonBody<WebhookEndpointInput>,
 ) -> Result<(StatusCode, Json<WebhookEndpointView>), ApiError> {
-    Ok((StatusCode::CREATED, Json(vault.create_webhook_endpoint(&caller.app_id, input, &context).await?)))
+    let context = &caller.context;
+    Ok((StatusCode::CREATED, Json(vault.create_webhook_endpoint(&caller.app_id, input, context).await?)))
 }
 
 pub(crate) async fn list_endpoints(
@@ -35,11 +35,11 @@ pub(crate) async fn list_endpoints(
 
 pub(crate) async fn delete_endpoint(
     caller: AppCaller,
-    crate::context::Context(context): crate::context::Context,
     State(vault): State<Arc<Vault>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    vault.delete_webhook_endpoint(&caller.app_id, &id, &context).await?;
+    let context = &caller.context;
+    vault.delete_webhook_endpoint(&caller.app_id, &id, context).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

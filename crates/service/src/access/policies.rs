@@ -89,7 +89,7 @@ impl RateLimit {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyInput {
-    /// `app`, `provider_config` or `grant`.
+    /// `app`, `provider_config`, `grant` or `agent` (the agent's calls, on every grant it uses).
     pub target_type: String,
     /// The provider configuration or grant id (omit for `app`).
     #[serde(default)]
@@ -125,7 +125,7 @@ pub(crate) struct RateBuckets {
 
 impl RateBuckets {
     /// Takes one token; `Err(seconds)` until the next one if the bucket is empty.
-    fn take(&self, key: (String, String), limit: RateLimit, now_ms: i64) -> Result<(), u64> {
+    pub(crate) fn take(&self, key: (String, String), limit: RateLimit, now_ms: i64) -> Result<(), u64> {
         let (capacity, per_ms) = limit.rate();
         let mut buckets = self.buckets.lock().expect("poisoned");
         let (tokens, at) = buckets.entry(key).or_insert((capacity, now_ms));
@@ -179,7 +179,7 @@ fn cidr_contains(cidr: &str, ip: IpAddr) -> Option<bool> {
 }
 
 /// `*` matches within one path segment, `**` matches anything (including `/`).
-fn glob_match(pattern: &str, path: &str) -> bool {
+pub(crate) fn glob_match(pattern: &str, path: &str) -> bool {
     fn go(p: &[u8], s: &[u8]) -> bool {
         match p.first() {
             None => s.is_empty(),
@@ -258,10 +258,11 @@ impl Vault {
                 self.resolve_grant_owner(app_id, &id).await?;
                 id
             }
+            ("agent", Some(id)) => self.app_agent(app_id, &id).await?.id,
             _ => {
                 return Err(ServiceError::invalid(
                     "invalid_policy_target",
-                    "`target_type` is app (no target_id), provider_config or grant (with target_id)",
+                    "`target_type` is app (no target_id), provider_config, grant or agent (with target_id)",
                 ));
             }
         };
@@ -299,7 +300,12 @@ impl Vault {
         context: &CallContext,
     ) -> Result<String, ServiceError> {
         let all = self.cached_policies(&scope.app_id).await?;
-        let policies: Vec<&tokenvault_store::PolicyRecord> = all.iter().filter(|p| scope.is_targeted_by(p)).collect();
+        // The app's, the configuration's and the grant's policies, and the calling agent's.
+        let agent = context.agent_id();
+        let policies: Vec<&tokenvault_store::PolicyRecord> = all
+            .iter()
+            .filter(|p| scope.is_targeted_by(p) || (p.target_type == "agent" && Some(p.target_id.as_str()) == agent))
+            .collect();
         let evaluated: Vec<String> = policies.iter().map(|p| p.id.clone()).collect();
         let mut rate_limits = Vec::new();
         for policy in &policies {
@@ -314,7 +320,10 @@ impl Vault {
         }
         // Rate limits last, so a call another rule refuses spends no token.
         for (policy_id, limit) in rate_limits {
-            if let Err(wait) = self.take_rate_token(policy_id, &scope.grant_id, limit).await? {
+            // An agent's own policy limits the agent across every grant it uses.
+            let targeted = policies.iter().find(|p| p.id == policy_id).filter(|p| p.target_type == "agent");
+            let bucket = targeted.map_or(scope.grant_id.as_str(), |p| p.target_id.as_str());
+            if let Err(wait) = self.take_rate_token(policy_id, bucket, limit).await? {
                 let limited = ServiceError::RateLimited {
                     message: format!("rate limit of policy {policy_id} reached"),
                     retry_after_seconds: wait,

@@ -18,6 +18,10 @@ fn with_context(mut record: AuditRecord, context: &CallContext) -> AuditRecord {
     record.actor_id = context.actor.id.clone();
     record.actor_reason = context.actor.reason.clone();
     record.request_id = (!context.request_id.is_empty()).then(|| context.request_id.clone());
+    if let Some(key) = &context.key {
+        record.api_key_id = Some(key.key_id.clone());
+        record.agent_id = key.agent_id.clone();
+    }
     record
 }
 
@@ -128,6 +132,12 @@ impl AuditEntry {
             ..AuditRecord::default()
         };
         Self { record: with_context(record, context) }
+    }
+
+    /// Names the grant the entry is about.
+    pub(crate) fn with_grant_id(mut self, grant_id: &str) -> Self {
+        self.record.grant_id = Some(grant_id.to_owned());
+        self
     }
 
     /// Attributes the entry to the call that caused it (actor and request id).

@@ -30,6 +30,10 @@ pub struct AuditEventView {
     /// Proxied calls: body bytes passed back to the caller (counted until the stream ended).
     pub response_bytes: Option<i64>,
     pub detail: Option<String>,
+    /// The verified agent that acted (its agent key), if any.
+    pub agent_id: Option<String>,
+    /// The API key the call was made with, if any.
+    pub api_key_id: Option<String>,
 }
 
 impl From<AuditRecord> for AuditEventView {
@@ -54,6 +58,8 @@ impl From<AuditRecord> for AuditEventView {
             request_bytes: r.request_bytes,
             response_bytes: r.response_bytes,
             detail: r.detail,
+            agent_id: r.agent_id,
+            api_key_id: r.api_key_id,
         }
     }
 }
@@ -66,6 +72,8 @@ pub struct AuditQuery {
     pub end_user_id: Option<String>,
     pub provider: Option<String>,
     pub actor_id: Option<String>,
+    /// The verified agent (its agent key) that acted.
+    pub agent_id: Option<String>,
     pub action: Option<String>,
     pub outcome: Option<String>,
     /// RFC 3339.
@@ -90,6 +98,7 @@ impl Vault {
             end_user_id: query.end_user_id.as_deref(),
             provider: query.provider.as_deref(),
             actor_id: query.actor_id.as_deref(),
+            agent_id: query.agent_id.as_deref(),
             action: query.action.as_deref(),
             outcome: query.outcome.as_deref(),
             from: query.from.as_deref().map(|t| parse_time("from", t)).transpose()?,

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 use prometheus_client::metrics::counter::Counter;
-use tokenvault_store::{ApiKeyRecord, ChangeKind, GrantRecord, ManagedSecretRecord, PolicyRecord};
+use tokenvault_store::{
+    AgentRecord, ApiKeyRecord, ChangeKind, DelegationRecord, GrantRecord, ManagedSecretRecord, PolicyRecord,
+};
 
 /// How long after a change committed on any instance a cache may still serve the old value.
 pub const STALENESS_BOUND: Duration = Duration::from_secs(1);
@@ -56,11 +58,13 @@ pub struct CacheLimits {
     pub api_keys: u64,
     pub subjects: u64,
     pub policy_sets: u64,
+    /// Agents, and each agent's delegations (one entry per agent for each).
+    pub agents: u64,
 }
 
 impl Default for CacheLimits {
     fn default() -> Self {
-        CacheLimits { api_keys: 10_000, subjects: 10_000, policy_sets: 10_000 }
+        CacheLimits { api_keys: 10_000, subjects: 10_000, policy_sets: 10_000, agents: 10_000 }
     }
 }
 
@@ -68,6 +72,8 @@ pub(crate) struct HotCache {
     api_keys: Cache<String, Arc<ApiKeyRecord>>,
     subjects: Cache<String, Subject>,
     policies: Cache<String, Arc<Vec<PolicyRecord>>>,
+    agents: Cache<String, Arc<AgentRecord>>,
+    delegations: Cache<String, Arc<Vec<DelegationRecord>>>,
     stripes: Vec<AtomicU64>,
     /// Held to drop an entry and to store a loaded one, so a store never overtakes a drop.
     writes: Mutex<()>,
@@ -75,13 +81,15 @@ pub(crate) struct HotCache {
     origin: Instant,
     /// Milliseconds since `origin` at which the last successful feed read started; 0: never.
     synced_at_ms: AtomicU64,
-    /// (hit, miss) counters of the api key, subject and policy caches.
-    counters: [(Counter, Counter); 3],
+    /// (hit, miss) counters of the api key, subject, policy, agent and delegation caches.
+    counters: [(Counter, Counter); 5],
 }
 
 const API_KEYS: usize = 0;
 const SUBJECTS: usize = 1;
 const POLICIES: usize = 2;
+const AGENTS: usize = 3;
+const DELEGATIONS: usize = 4;
 
 impl HotCache {
     pub(crate) fn new(limits: CacheLimits, metrics: &crate::Metrics) -> HotCache {
@@ -90,12 +98,14 @@ impl HotCache {
             api_keys: Cache::new(limits.api_keys),
             subjects: Cache::new(limits.subjects),
             policies: Cache::new(limits.policy_sets),
+            agents: Cache::new(limits.agents),
+            delegations: Cache::new(limits.agents),
             stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
             writes: Mutex::new(()),
             hasher: Default::default(),
             origin: Instant::now(),
             synced_at_ms: AtomicU64::new(0),
-            counters: [pair("api_keys"), pair("grants"), pair("policies")],
+            counters: [pair("api_keys"), pair("grants"), pair("policies"), pair("agents"), pair("delegations")],
         }
     }
 
@@ -164,6 +174,30 @@ impl HotCache {
         self.counted(POLICIES, self.serving().then(|| self.policies.get(app_id)).flatten())
     }
 
+    pub(crate) fn agent(&self, id: &str) -> Option<Arc<AgentRecord>> {
+        self.counted(AGENTS, self.serving().then(|| self.agents.get(id)).flatten())
+    }
+
+    pub(crate) fn delegations(&self, agent_id: &str) -> Option<Arc<Vec<DelegationRecord>>> {
+        self.counted(DELEGATIONS, self.serving().then(|| self.delegations.get(agent_id)).flatten())
+    }
+
+    pub(crate) fn agent_ticket(&self, id: &str) -> Ticket {
+        self.ticket("agent", id)
+    }
+
+    pub(crate) fn delegations_ticket(&self, agent_id: &str) -> Ticket {
+        self.ticket("delegation", agent_id)
+    }
+
+    pub(crate) fn put_agent(&self, ticket: Ticket, record: AgentRecord) {
+        self.storing(ticket, || self.agents.insert(record.id.clone(), Arc::new(record)));
+    }
+
+    pub(crate) fn put_delegations(&self, ticket: Ticket, agent_id: &str, records: Vec<DelegationRecord>) {
+        self.storing(ticket, || self.delegations.insert(agent_id.to_owned(), Arc::new(records)));
+    }
+
     pub(crate) fn api_key_ticket(&self, id: &str) -> Ticket {
         self.ticket("api_key", id)
     }
@@ -220,6 +254,14 @@ impl HotCache {
                 bump("policy");
                 self.policies.invalidate(key);
             }
+            ChangeKind::Agent => {
+                bump("agent");
+                self.agents.invalidate(key);
+            }
+            ChangeKind::Delegation => {
+                bump("delegation");
+                self.delegations.invalidate(key);
+            }
             ChangeKind::App => self.drop_everything_locked(),
         }
     }
@@ -237,10 +279,16 @@ impl HotCache {
         self.api_keys.invalidate_all();
         self.subjects.invalidate_all();
         self.policies.invalidate_all();
+        self.agents.invalidate_all();
+        self.delegations.invalidate_all();
     }
 
     pub(crate) fn entries(&self) -> u64 {
-        self.api_keys.entry_count() + self.subjects.entry_count() + self.policies.entry_count()
+        self.api_keys.entry_count()
+            + self.subjects.entry_count()
+            + self.policies.entry_count()
+            + self.agents.entry_count()
+            + self.delegations.entry_count()
     }
 }
 
@@ -255,6 +303,31 @@ impl crate::Vault {
         let record = self.store.find_api_key(id).await?;
         self.cache.put_api_key(ticket, record.clone());
         Ok(Arc::new(record))
+    }
+
+    /// The agent `id` (any app), from memory when it can be trusted.
+    pub(crate) async fn cached_agent(&self, id: &str) -> Result<Arc<AgentRecord>, tokenvault_store::StoreError> {
+        if let Some(found) = self.cache.agent(id) {
+            return Ok(found);
+        }
+        let ticket = self.cache.agent_ticket(id);
+        let record = self.store.find_agent(id).await?;
+        self.cache.put_agent(ticket, record.clone());
+        Ok(Arc::new(record))
+    }
+
+    /// Every delegation to `agent_id`, revoked ones included, from memory when it can be trusted.
+    pub(crate) async fn cached_delegations(
+        &self,
+        agent_id: &str,
+    ) -> Result<Arc<Vec<DelegationRecord>>, tokenvault_store::StoreError> {
+        if let Some(found) = self.cache.delegations(agent_id) {
+            return Ok(found);
+        }
+        let ticket = self.cache.delegations_ticket(agent_id);
+        let records = self.store.agent_delegations(agent_id).await?;
+        self.cache.put_delegations(ticket, agent_id, records.clone());
+        Ok(Arc::new(records))
     }
 
     /// What grant id `id` names for `app_id`; `NotFound` for an unknown id or another app's.
@@ -328,6 +401,7 @@ mod tests {
             created_at: 0,
             last_used_at: None,
             revoked_at: None,
+            ..Default::default()
         }
     }
 

@@ -224,6 +224,9 @@ impl Vault {
                     .store_grant(&flow.app_id, &session.end_user_id, connection)
                     .await
                     .map_err(FlowFailure::internal)?;
+                if let Some(agent_id) = &session.delegate_agent_id {
+                    self.delegate_new_grant(&flow.app_id, agent_id, &grant_id).await.map_err(FlowFailure::internal)?;
+                }
                 Ok(FlowSuccess::Grant(grant_id))
             }
             None => {

@@ -33,6 +33,10 @@ pub struct ConnectSessionInput {
     pub return_url: String,
     #[serde(default, deserialize_with = "crate::values::whole_numbers::opt_u64")]
     pub ttl_seconds: Option<u64>,
+    /// An agent of the app the new grant is delegated to (proxy-only). A session an agent key
+    /// creates always delegates to that agent.
+    #[serde(default)]
+    pub delegate_to_agent_id: Option<String>,
 }
 
 /// A session as the app sees it when polling.
@@ -143,8 +147,22 @@ impl Vault {
         &self,
         app_id: &str,
         input: ConnectSessionInput,
+        context: &crate::CallContext,
     ) -> Result<CreatedConnectSession, ServiceError> {
         let app = self.store.get_app(app_id).await.map_err(ServiceError::from_store("app"))?;
+        let delegate_agent_id = match (context.agent_id(), input.delegate_to_agent_id.as_deref()) {
+            // An agent connects accounts for itself only; naming another agent finds nothing.
+            (Some(own), Some(named)) if named != own => return Err(ServiceError::not_found("agent")),
+            (Some(own), _) => Some(own.to_owned()),
+            (None, Some(named)) => {
+                let agent = self.app_agent(app_id, named).await?;
+                if agent.status != "active" {
+                    return Err(ServiceError::conflict("agent_not_active", format!("the agent is {}", agent.status)));
+                }
+                Some(agent.id)
+            }
+            (None, None) => None,
+        };
         let end_user_id = validate_end_user_id(&input.end_user_id)?;
         let return_url = parse_browser_url("return_url", &input.return_url)?;
         let origin = return_url.origin().ascii_serialization();
@@ -207,6 +225,7 @@ impl Vault {
             expires_at: now.plus(ttl).as_millis(),
             created_at: now.as_millis(),
             completed_at: None,
+            delegate_agent_id,
         };
         self.store.insert_connect_session(&record).await?;
         let connect_url = self

@@ -6,7 +6,7 @@ use tokenvault_crypto::SealContext;
 use tokenvault_providers::{Identity, RefreshStyle, ResolvedProvider, TokenSet};
 use tokenvault_store::{GrantFilter, GrantRecord, ProviderConfigRecord, StoreError};
 
-use crate::{IdKind, ServiceError, Timestamp, Vault};
+use crate::{CallContext, IdKind, ServiceError, Timestamp, Vault};
 
 /// Everything a successful code exchange produced.
 pub(crate) struct NewConnection<'a> {
@@ -232,12 +232,20 @@ impl Vault {
         ))
     }
 
-    pub async fn get_grant(&self, app_id: &str, id: &str) -> Result<GrantView, ServiceError> {
+    /// A grant of `app_id`; for an agent, only one delegated to it.
+    pub async fn get_grant(&self, app_id: &str, id: &str, context: &CallContext) -> Result<GrantView, ServiceError> {
         let id = IdKind::Grant.parse(id)?;
+        self.delegation_for(context, &id).await?;
         Ok(self.store.get_grant(app_id, &id).await.map_err(ServiceError::from_store("grant"))?.into())
     }
 
-    pub async fn list_grants(&self, app_id: &str, query: &GrantListQuery) -> Result<Vec<GrantView>, ServiceError> {
+    /// A page of the app's grants; for an agent, only those delegated to it.
+    pub async fn list_grants(
+        &self,
+        app_id: &str,
+        query: &GrantListQuery,
+        context: &CallContext,
+    ) -> Result<Vec<GrantView>, ServiceError> {
         let after = query.after.as_deref().map(|a| IdKind::Grant.parse(a)).transpose()?;
         if let Some(status) = &query.status
             && !["active", "needs_reauth", "revoke_failed", "revoked"].contains(&status.as_str())
@@ -253,6 +261,29 @@ impl Vault {
             status: query.status.as_deref(),
         };
         let limit = i64::from(crate::PageSize::LIST.resolve(query.limit)?);
+        if let Some(delegated) = self.delegated_grant_ids(context).await? {
+            let mut ids: Vec<&String> = delegated.iter().filter(|id| after.as_ref().is_none_or(|a| *id > a)).collect();
+            ids.sort();
+            let mut page = Vec::new();
+            for id in ids {
+                if page.len() as i64 >= limit {
+                    break;
+                }
+                let grant = match self.store.get_grant(app_id, id).await {
+                    Ok(grant) => grant,
+                    // A delegated managed secret, or a grant deleted since: not a grant to list.
+                    Err(StoreError::NotFound) => continue,
+                    Err(other) => return Err(other.into()),
+                };
+                let matches = filter.end_user_id.is_none_or(|u| u.is_empty() || u == grant.end_user_id)
+                    && filter.provider.is_none_or(|p| p.is_empty() || p == grant.provider)
+                    && filter.status.is_none_or(|s| s.is_empty() || s == grant.status);
+                if matches {
+                    page.push(GrantView::from(grant));
+                }
+            }
+            return Ok(page);
+        }
         Ok(self
             .store
             .list_grants(app_id, &filter, after.as_deref(), limit)

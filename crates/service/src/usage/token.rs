@@ -38,9 +38,15 @@ impl Vault {
         context: &crate::CallContext,
     ) -> Result<AccessToken, ServiceError> {
         let grant_id = IdKind::Grant.parse(grant_id)?;
+        // An agent sees only what is delegated to it: anything else does not exist for it.
+        let delegation = self.delegation_for(context, &grant_id).await?;
         let grant = self.cached_grant(app_id, &grant_id).await.map_err(ServiceError::from_store("grant"))?;
         let scope = crate::access::request::PolicyScope::of_grant(&grant);
-        let checked = self.check_policies(&scope, crate::access::request::Access::Token, context).await;
+        let checked = match delegation.as_ref().map(crate::access::delegations::check_token_retrieval) {
+            Some(Err(refused)) => Err(refused),
+            _ => self.check_policies(&scope, crate::access::request::Access::Token, context).await,
+        };
+        let checked = checked.map(|decision| with_delegation(decision, delegation.as_ref()));
         let (outcome, decision) = match checked {
             Ok(decision) => (self.fresh_grant(grant.clone()).await, Some(decision)),
             Err(denied) => (Err(denied), None),
@@ -135,5 +141,13 @@ fn ensure_usable(grant: &GrantRecord) -> Result<(), ServiceError> {
             Err(ServiceError::conflict("grant_revoke_failed", "the grant is being disconnected; retry the disconnect"))
         }
         _ => Err(ServiceError::Gone { code: "grant_revoked", message: "the grant was revoked".into() }),
+    }
+}
+
+/// The audit wording of an allowed access, naming the delegation it went through, if any.
+pub(crate) fn with_delegation(decision: String, delegation: Option<&tokenvault_store::DelegationRecord>) -> String {
+    match delegation {
+        Some(d) => format!("{decision}; delegated by {}", d.id),
+        None => decision,
     }
 }

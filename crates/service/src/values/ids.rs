@@ -18,6 +18,8 @@ pub enum IdKind {
     ProviderWebhook,
     Policy,
     AuditEvent,
+    Agent,
+    Delegation,
 }
 
 impl IdKind {
@@ -36,6 +38,8 @@ impl IdKind {
             IdKind::ProviderWebhook => "pwh",
             IdKind::Policy => "pol",
             IdKind::AuditEvent => "aud",
+            IdKind::Agent => "agt",
+            IdKind::Delegation => "dlg",
         }
     }
 
@@ -54,6 +58,8 @@ impl IdKind {
             IdKind::ProviderWebhook => "provider webhook",
             IdKind::Policy => "policy",
             IdKind::AuditEvent => "audit event",
+            IdKind::Agent => "agent",
+            IdKind::Delegation => "delegation",
         }
     }
 

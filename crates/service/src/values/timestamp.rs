@@ -30,6 +30,11 @@ impl Timestamp {
         Self(self.0.saturating_add(by.as_millis() as i64))
     }
 
+    /// Reads an RFC 3339 time (`2026-12-01T10:00:00Z`); `None` if it is not one.
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        OffsetDateTime::parse(text, &Rfc3339).ok().map(|t| Self((t.unix_timestamp_nanos() / 1_000_000) as i64))
+    }
+
     pub fn to_rfc3339(self) -> String {
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
             .ok()

@@ -143,7 +143,7 @@ async fn configuration_changes_carry_actor_and_request_id(env: ConnectEnv) {
         Method::POST,
         &format!("/admin/v1/apps/{app_id}/api-keys"),
         Some(ADMIN_TOKEN),
-        Some(json!({ "name": "second" })),
+        Some(json!({ "name": "second", "scopes": ["*"] })),
         "req-key-create",
     )
     .await;

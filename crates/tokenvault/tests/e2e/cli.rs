@@ -163,7 +163,7 @@ async fn login_writes_a_private_profile_and_the_admin_commands_work(env: Connect
     assert_eq!(cli.json(&["apps", "get", "--profile", "seed"]).await["name"], "seed");
 
     // API keys: minted (shown once, alone on stdout), listed without secrets, revoked at once.
-    let key = cli.ok(&["api-keys", "create", &app_id, "--name", "backend"]).await.trim().to_owned();
+    let key = cli.ok(&["api-keys", "create", &app_id, "--name", "backend", "--full-access"]).await.trim().to_owned();
     assert!(key.starts_with("tvk_"), "{key}");
     let (status, _) = vault.call(Method::GET, "/v1/app", Some(&key), None).await;
     assert_eq!(status, StatusCode::OK);

@@ -84,9 +84,11 @@ async fn a_key_revoked_on_one_instance_is_refused_by_the_other_within_the_bound(
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     // At once on the instance that made the change.
     assert_eq!(token(&env.vault, &env.key, &grant_id).await.0, StatusCode::UNAUTHORIZED);
-    let took = within_bound("revoked key on B", || token(&second, &env.key, &grant_id), |(s, _)| {
-        *s == StatusCode::UNAUTHORIZED
-    })
+    let took = within_bound(
+        "revoked key on B",
+        || token(&second, &env.key, &grant_id),
+        |(s, _)| *s == StatusCode::UNAUTHORIZED,
+    )
     .await;
     eprintln!("revoked key refused by the other instance after {took:?}");
 }
@@ -98,10 +100,8 @@ async fn a_grant_revoked_on_one_instance_is_refused_by_the_other_within_the_boun
     let (status, body) = env.api(Method::DELETE, &format!("/v1/grants/{grant_id}"), None).await;
     assert!(status.is_success(), "{status} {body}");
     assert_ne!(token(&env.vault, &env.key, &grant_id).await.0, StatusCode::OK);
-    let took = within_bound("revoked grant on B", || token(&second, &env.key, &grant_id), |(s, _)| {
-        *s != StatusCode::OK
-    })
-    .await;
+    let took =
+        within_bound("revoked grant on B", || token(&second, &env.key, &grant_id), |(s, _)| *s != StatusCode::OK).await;
     eprintln!("revoked grant refused by the other instance after {took:?}");
     let (_, body) = token(&second, &env.key, &grant_id).await;
     assert_eq!(body["code"], "grant_revoked", "{body}");
@@ -116,9 +116,11 @@ async fn a_denying_policy_made_on_one_instance_holds_on_the_other_within_the_bou
     let (status, created) = env.api(Method::POST, "/v1/policies", Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(token(&env.vault, &env.key, &grant_id).await.0, StatusCode::FORBIDDEN);
-    let took = within_bound("denying policy on B", || token(&second, &env.key, &grant_id), |(s, _)| {
-        *s == StatusCode::FORBIDDEN
-    })
+    let took = within_bound(
+        "denying policy on B",
+        || token(&second, &env.key, &grant_id),
+        |(s, _)| *s == StatusCode::FORBIDDEN,
+    )
     .await;
     eprintln!("denying policy enforced by the other instance after {took:?}");
 }
@@ -134,9 +136,11 @@ async fn a_refresh_on_one_instance_is_what_the_other_serves() {
     assert_eq!(status, StatusCode::OK, "{fresh}");
     let new = fresh["access_token"].as_str().unwrap().to_owned();
     assert_ne!(new, old, "A refreshed");
-    within_bound("B serves A's refresh", || token(&second, &env.key, &grant_id), |(_, body)| {
-        body["access_token"] == new.as_str()
-    })
+    within_bound(
+        "B serves A's refresh",
+        || token(&second, &env.key, &grant_id),
+        |(_, body)| body["access_token"] == new.as_str(),
+    )
     .await;
     for _ in 0..5 {
         assert_eq!(token(&second, &env.key, &grant_id).await.1["access_token"], new.as_str());

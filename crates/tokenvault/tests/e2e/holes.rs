@@ -347,7 +347,9 @@ mod secrets_in_urls {
             send(http.post(url("/admin/v1/apps")).bearer_auth(ADMIN_TOKEN).json(&json!({ "name": "logs" }))).await;
         let app_id = app["id"].as_str().unwrap();
         let (_, _, _, minted) = send(
-            http.post(url(&format!("/admin/v1/apps/{app_id}/api-keys"))).bearer_auth(ADMIN_TOKEN).json(&json!({})),
+            http.post(url(&format!("/admin/v1/apps/{app_id}/api-keys")))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&json!({ "scopes": ["*"] })),
         )
         .await;
         let key = minted["key"].as_str().unwrap().to_owned();

@@ -11,6 +11,7 @@ mod tls;
 mod webhooks;
 
 mod admin_tokens;
+mod agents;
 mod audit;
 mod cli;
 mod connect;

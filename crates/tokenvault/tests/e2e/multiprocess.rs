@@ -65,7 +65,7 @@ impl Cluster {
         let key: Value = http
             .post(format!("{base}/admin/v1/apps/{app_id}/api-keys"))
             .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({}))
+            .json(&json!({ "scopes": ["*"] }))
             .send()
             .await
             .unwrap()

@@ -247,6 +247,20 @@ async fn every_answer_of_the_main_flows_matches_the_document() {
         "GET /v1/audit 200",
         "GET /v1/audit/export 200",
         "GET /v1/proxy/{grant_id}/{path} 200",
+        "POST /admin/v1/apps/{app_id}/api-keys/{key_id}/rotate 201",
+        "POST /v1/api-keys 201",
+        "POST /v1/api-keys/derive 201",
+        "POST /v1/api-keys/{key_id}/rotate 201",
+        "GET /v1/agents 200",
+        "POST /v1/agents 201",
+        "GET /v1/agents/{agent_id} 200",
+        "PATCH /v1/agents/{agent_id} 200",
+        "DELETE /v1/agents/{agent_id} 204",
+        "POST /v1/agents/{agent_id}/keys 201",
+        "GET /v1/agents/{agent_id}/delegations 200",
+        "POST /v1/agents/{agent_id}/delegations 201",
+        "GET /v1/delegations/{id} 200",
+        "DELETE /v1/delegations/{id} 204",
     ]
     .into_iter()
     .filter(|expected| !seen.iter().any(|(m, t, s)| format!("{m} {t} {s}") == *expected))
@@ -276,8 +290,28 @@ async fn admin_flows(client: &Client<'_>) {
 
     let keys = "/admin/v1/apps/{app_id}/api-keys";
     let keys_path = format!("{path}/api-keys");
-    let key =
-        expect(&client.call(Method::POST, keys, &keys_path, admin, Some(json!({}))).await, StatusCode::CREATED, None);
+    let key = expect(
+        &client.call(Method::POST, keys, &keys_path, admin, Some(json!({ "scopes": ["*"] }))).await,
+        StatusCode::CREATED,
+        None,
+    );
+    let rotate = "/admin/v1/apps/{app_id}/api-keys/{key_id}/rotate";
+    let rotate_path = format!("{keys_path}/{}/rotate", key["id"].as_str().unwrap());
+    expect(
+        &client.call(Method::POST, rotate, &rotate_path, admin, Some(json!({ "grace_seconds": 60 }))).await,
+        StatusCode::CREATED,
+        None,
+    );
+    expect(
+        &client.call(Method::POST, rotate, &rotate_path, admin, Some(json!({}))).await,
+        StatusCode::CONFLICT,
+        Some("rotation_not_allowed"),
+    );
+    expect(
+        &client.call(Method::POST, keys, &keys_path, admin, Some(json!({}))).await,
+        StatusCode::BAD_REQUEST,
+        Some("scopes_required"),
+    );
     expect(&client.call(Method::GET, keys, &keys_path, admin, None).await, StatusCode::OK, None);
     let key_path = format!("{keys_path}/{}", key["id"].as_str().unwrap());
     let revoke = "/admin/v1/apps/{app_id}/api-keys/{key_id}";
@@ -305,6 +339,115 @@ async fn admin_flows(client: &Client<'_>) {
 
     expect(&client.call(Method::DELETE, one, &path, admin, None).await, StatusCode::NO_CONTENT, None);
     expect(&client.call(Method::GET, one, &path, admin, None).await, StatusCode::NOT_FOUND, Some("not_found"));
+}
+
+/// Scoped keys, agents and delegations, every answer checked against the document.
+async fn agent_flows(client: &Client<'_>, key: &str, grant_id: &str) {
+    let keys = "/v1/api-keys";
+    let input = json!({ "name": "reader", "scopes": ["grants:read", "keys:admin", "proxy:execute"], "expires_in": 3600,
+                        "allowed_cidrs": ["127.0.0.1/32", "::1"], "rate_limit": { "requests": 1000, "per_seconds": 60 } });
+    let minted = expect(&client.call(Method::POST, keys, keys, key, Some(input)).await, StatusCode::CREATED, None);
+    let scoped = minted["key"].as_str().unwrap().to_owned();
+    let derived = expect(
+        &client
+            .call(
+                Method::POST,
+                "/v1/api-keys/derive",
+                "/v1/api-keys/derive",
+                &scoped,
+                Some(json!({ "scopes": ["grants:read"] })),
+            )
+            .await,
+        StatusCode::CREATED,
+        None,
+    );
+    assert_eq!(derived["parent_id"], minted["id"]);
+    let escalation = json!({ "scopes": ["tokens:retrieve"] });
+    expect(
+        &client.call(Method::POST, "/v1/api-keys/derive", "/v1/api-keys/derive", &scoped, Some(escalation)).await,
+        StatusCode::FORBIDDEN,
+        Some("scope_escalation"),
+    );
+    expect(
+        &client.call(Method::GET, "/v1/app", "/v1/app", &scoped, None).await,
+        StatusCode::FORBIDDEN,
+        Some("insufficient_scope"),
+    );
+    let rotate = format!("/v1/api-keys/{}/rotate", minted["id"].as_str().unwrap());
+    expect(
+        &client.call(Method::POST, "/v1/api-keys/{key_id}/rotate", &rotate, &scoped, Some(json!({}))).await,
+        StatusCode::CREATED,
+        None,
+    );
+
+    let agents = "/v1/agents";
+    let agent = json!({ "name": "assistant", "description": "reads meetings", "metadata": { "model": "x" } });
+    let agent = expect(&client.call(Method::POST, agents, agents, key, Some(agent)).await, StatusCode::CREATED, None);
+    let agent_path = format!("/v1/agents/{}", agent["id"].as_str().unwrap());
+    let one = "/v1/agents/{agent_id}";
+    expect(&client.call(Method::GET, agents, agents, key, None).await, StatusCode::OK, None);
+    expect(&client.call(Method::GET, one, &agent_path, key, None).await, StatusCode::OK, None);
+    let suspended = client.call(Method::PATCH, one, &agent_path, key, Some(json!({ "status": "suspended" }))).await;
+    assert_eq!(expect(&suspended, StatusCode::OK, None)["status"], "suspended");
+    expect(
+        &client
+            .call(Method::PATCH, one, &agent_path, key, Some(json!({ "status": "active", "name": "assistant 2" })))
+            .await,
+        StatusCode::OK,
+        None,
+    );
+    let agent_keys = "/v1/agents/{agent_id}/keys";
+    let agent_key = expect(
+        &client.call(Method::POST, agent_keys, &format!("{agent_path}/keys"), key, Some(json!({}))).await,
+        StatusCode::CREATED,
+        None,
+    );
+    let agent_key = agent_key["key"].as_str().unwrap().to_owned();
+    let delegations = "/v1/agents/{agent_id}/delegations";
+    let delegations_path = format!("{agent_path}/delegations");
+    let input = json!({ "grant_id": grant_id, "methods": ["GET"], "paths": ["/api/v2/**"], "expires_in": 3600 });
+    let delegation = expect(
+        &client.call(Method::POST, delegations, &delegations_path, key, Some(input)).await,
+        StatusCode::CREATED,
+        None,
+    );
+    expect(&client.call(Method::GET, delegations, &delegations_path, key, None).await, StatusCode::OK, None);
+    let delegation_path = format!("/v1/delegations/{}", delegation["id"].as_str().unwrap());
+    expect(&client.call(Method::GET, "/v1/delegations/{id}", &delegation_path, key, None).await, StatusCode::OK, None);
+    let proxied = format!("/v1/proxy/{grant_id}/api/v2/echo/x");
+    expect(
+        &client.call(Method::GET, "/v1/proxy/{grant_id}/{path}", &proxied, &agent_key, None).await,
+        StatusCode::OK,
+        None,
+    );
+    expect(
+        &client.call(Method::POST, "/v1/proxy/{grant_id}/{path}", &proxied, &agent_key, Some(json!({}))).await,
+        StatusCode::FORBIDDEN,
+        Some("delegation_denied"),
+    );
+    expect(
+        &client
+            .call(Method::POST, "/v1/grants/{id}/token", &format!("/v1/grants/{grant_id}/token"), &agent_key, None)
+            .await,
+        StatusCode::FORBIDDEN,
+        Some("insufficient_scope"),
+    );
+    expect(
+        &client.call(Method::DELETE, "/v1/delegations/{id}", &delegation_path, key, None).await,
+        StatusCode::NO_CONTENT,
+        None,
+    );
+    expect(
+        &client.call(Method::GET, "/v1/proxy/{grant_id}/{path}", &proxied, &agent_key, None).await,
+        StatusCode::NOT_FOUND,
+        None,
+    );
+    expect(&client.call(Method::DELETE, one, &agent_path, key, None).await, StatusCode::NO_CONTENT, None);
+    expect(
+        &client.call(Method::GET, "/v1/grants", "/v1/grants", &agent_key, None).await,
+        StatusCode::UNAUTHORIZED,
+        Some("invalid_api_key"),
+    );
 }
 
 async fn app_flows(client: &Client<'_>, env: &ConnectEnv) {
@@ -340,6 +483,7 @@ async fn app_flows(client: &Client<'_>, env: &ConnectEnv) {
         None,
     );
     let grant_id = env.connect_ok("alice", "dialpad-production").await;
+    agent_flows(client, key, &grant_id).await;
     let grant = "/v1/grants/{id}";
     let grant_path = format!("/v1/grants/{grant_id}");
     expect(

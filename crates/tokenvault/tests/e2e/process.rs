@@ -118,7 +118,11 @@ async fn embedded_default_creates_key_file_serves_and_stops_on_sigterm() {
         .await
         .unwrap();
     let app_id = app["id"].as_str().unwrap();
-    let output = tokenvault().args(["api-keys", "create", app_id, "--data-dir"]).arg(&data_dir).output().unwrap();
+    let output = tokenvault()
+        .args(["api-keys", "create", app_id, "--full-access", "--data-dir"])
+        .arg(&data_dir)
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let key = String::from_utf8(output.stdout).unwrap().trim().to_owned();
     let response = http.get(format!("{base}/v1/app")).bearer_auth(&key).send().await.unwrap();
@@ -196,7 +200,7 @@ async fn keys_rotate_from_the_cli_while_the_server_serves() {
         String::from_utf8(output.stdout).unwrap()
     };
     let app: serde_json::Value = serde_json::from_str(&run(&["apps", "create", "rot", "--json"])).unwrap();
-    let key = run(&["api-keys", "create", app["id"].as_str().unwrap()]).trim().to_owned();
+    let key = run(&["api-keys", "create", app["id"].as_str().unwrap(), "--full-access"]).trim().to_owned();
     let http = reqwest::Client::new();
     let config = serde_json::json!({ "provider": "aircall", "client_id": "c", "client_secret": "rotate-me-secret" });
     let created =
@@ -252,7 +256,7 @@ async fn environment_beats_the_config_file_the_cli_manages_apps_and_keys_and_sig
     // Every app and key command works beside the running server, on the same database.
     let app: serde_json::Value = serde_json::from_str(&cli(&from_env, &["apps", "create", "ops", "--json"])).unwrap();
     let app_id = app["id"].as_str().unwrap();
-    let key = cli(&from_env, &["api-keys", "create", app_id]).trim().to_owned();
+    let key = cli(&from_env, &["api-keys", "create", app_id, "--full-access"]).trim().to_owned();
     let http = reqwest::Client::new();
     let response = http.get(format!("{base}/v1/app")).bearer_auth(&key).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -267,7 +271,8 @@ async fn environment_beats_the_config_file_the_cli_manages_apps_and_keys_and_sig
     cli(&from_env, &["api-keys", "revoke", app_id, key_id]);
     // The server is another process: it learns of the revocation through the change feed, within
     // the caches' staleness bound.
-    let deadline = std::time::Instant::now() + tokenvault_service::STALENESS_BOUND + std::time::Duration::from_millis(1500);
+    let deadline =
+        std::time::Instant::now() + tokenvault_service::STALENESS_BOUND + std::time::Duration::from_millis(1500);
     loop {
         let response = http.get(format!("{base}/v1/app")).bearer_auth(&key).send().await.unwrap();
         if response.status() == 401 {

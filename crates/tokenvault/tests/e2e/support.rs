@@ -141,8 +141,9 @@ impl TestVault {
         let (status, app) = self.admin(Method::POST, "/apps", Some(json!({ "name": name }))).await;
         assert_eq!(status, StatusCode::CREATED, "{app}");
         let app_id = app["id"].as_str().unwrap().to_owned();
-        let (status, key) =
-            self.admin(Method::POST, &format!("/apps/{app_id}/api-keys"), Some(json!({ "name": "test" }))).await;
+        let (status, key) = self
+            .admin(Method::POST, &format!("/apps/{app_id}/api-keys"), Some(json!({ "name": "test", "scopes": ["*"] })))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{key}");
         (app_id, key["key"].as_str().unwrap().to_owned())
     }

@@ -241,7 +241,7 @@ async fn ssl_cert_file_trusts_a_private_ca_for_the_process() {
         let key: Value = http
             .post(format!("{base}/admin/v1/apps/{}/api-keys", app["id"].as_str().unwrap()))
             .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({}))
+            .json(&json!({ "scopes": ["*"] }))
             .send()
             .await
             .unwrap()

@@ -226,6 +226,8 @@ impl Vault {
         meter: &Arc<BodyMeter>,
     ) -> Result<Upstream, ServiceError> {
         let grant_id = IdKind::Grant.parse(grant_id)?;
+        // An agent reaches only what is delegated to it: anything else is 404, like an unknown id.
+        let delegation = self.delegation_for(context, &grant_id).await?;
         // An unknown grant is 404 whatever the headers say: the base URL header is judged after.
         let requested_base = crate::usage::base_urls::requested_base_url(&request.headers);
         let subject =
@@ -233,9 +235,12 @@ impl Vault {
         let requested_base = requested_base?;
         let (id, provider, end_user_id) = subject.identity();
         audit.subject(id, provider, end_user_id);
+        if let Some(delegation) = &delegation {
+            crate::access::delegations::check_delegated_call(delegation, request.method.as_str(), &request.path)?;
+        }
         let access = Access::Proxy { method: request.method.as_str(), path: &request.path };
         let decision = self.check_policies(&subject.scope(), access, context).await?;
-        audit.allowed(decision);
+        audit.allowed(crate::usage::token::with_delegation(decision, delegation.as_ref()));
         // No credential is used while the audit log cannot record its use.
         self.audit_sink().ensure_writable()?;
 
