@@ -245,6 +245,27 @@ async fn tenant(http: &reqwest::Client, vault: &VaultProcess, fakes: &Fakes) -> 
     Tenant { key }
 }
 
+/// Registers an agent, mints it a key (grants, tokens, proxy) and delegates `grant` to it with
+/// token retrieval allowed and a method and path narrowing to check. Returns the agent key.
+async fn agent_with_delegation(http: &reqwest::Client, vault: &VaultProcess, key: &str, grant: &str) -> String {
+    let base = &vault.base;
+    let post = async |path: String, body: Value| -> Value {
+        let r = http.post(format!("{base}{path}")).bearer_auth(key).json(&body).send().await.unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap()
+    };
+    let agent = post("/v1/agents".into(), json!({ "name": "bench-agent" })).await;
+    let agent_id = agent["id"].as_str().unwrap();
+    let minted = post(
+        format!("/v1/agents/{agent_id}/keys"),
+        json!({ "scopes": ["grants:read", "tokens:retrieve", "proxy:execute"] }),
+    )
+    .await;
+    let delegation = json!({ "grant_id": grant, "proxy_only": false, "methods": ["GET", "POST"], "paths": ["/v2/**"] });
+    post(format!("/v1/agents/{agent_id}/delegations"), delegation).await;
+    minted["key"].as_str().unwrap().to_owned()
+}
+
 /// Connects one Zoom grant for `end_user` (a distinct Zoom user each, as Zoom revokes an
 /// account's older grants on reauthorization). Returns the grant id.
 async fn connect(http: &reqwest::Client, vault: &VaultProcess, fakes: &Fakes, key: &str, end_user: &str) -> String {
@@ -338,8 +359,13 @@ async fn run_backend(backend: Backend, fakes: &Fakes, providers: &std::path::Pat
         path: format!("/v1/proxy/{grant}/v2/echo/bench"),
         bearer: Some(tenant.key.clone()),
     };
+    // An agent with its own key, the grant delegated to it (token retrieval allowed), to measure
+    // what the scope and delegation checks cost against the app's full-access key.
+    let agent_key = agent_with_delegation(&http, &vault, &tenant.key, &grant).await;
+    let agent_token = Target { bearer: Some(agent_key.clone()), ..token_call.clone() };
+    let agent_proxied = Target { bearer: Some(agent_key), ..proxied.clone() };
     // Warm up every path (connections, caches, the allocator).
-    for target in [&health, &token_call, &direct, &proxied] {
+    for target in [&health, &token_call, &direct, &proxied, &agent_token, &agent_proxied] {
         load(target, 4, Duration::from_millis(300)).await;
     }
 
@@ -403,6 +429,27 @@ async fn run_backend(backend: Backend, fakes: &Fakes, providers: &std::path::Pat
             );
         }
     }
+
+    // Scope and delegation checks: the agent's key against the app's, alternating, at c=16.
+    let (mut app_t, mut agent_t, mut app_p, mut agent_p) = (0.0, 0.0, 0.0, 0.0);
+    for _ in 0..2 {
+        app_t += load(&token_call, 16, per_case / 2).await.rps;
+        agent_t += load(&agent_token, 16, per_case / 2).await.rps;
+        app_p += load(&proxied, 16, per_case / 2).await.rps;
+        agent_p += load(&agent_proxied, 16, per_case / 2).await.rps;
+    }
+    println!(
+        "| token, agent key with delegation vs app key | 16 | {:.0} vs {:.0} | | | **{:.2}x** | >= 0.9x |",
+        agent_t / 2.0,
+        app_t / 2.0,
+        agent_t / app_t
+    );
+    println!(
+        "| proxy, agent key with delegation vs app key | 16 | {:.0} vs {:.0} | | | **{:.2}x** | >= 0.9x |",
+        agent_p / 2.0,
+        app_p / 2.0,
+        agent_p / app_p
+    );
 
     // 1000 concurrent token calls on a grant whose token expires within the margin, against the
     // same burst on a grant that needs nothing.

@@ -159,3 +159,59 @@ async fn key_rotations_on_one_instance_never_leave_the_other_with_stale_sealed_v
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["access_token"], before.as_str());
 }
+
+/// An agent suspended, and a delegation revoked, on instance A: instance B, which was serving
+/// the agent's proxied calls from memory (its agent and delegation caches hit), refuses within
+/// the bound.
+#[tokio::test]
+async fn a_suspended_agent_and_a_revoked_delegation_are_refused_by_the_other_instance_within_the_bound() {
+    let Some((env, second, grant_id)) = two_instances().await else { return };
+    let (_, agent) = env.api(Method::POST, "/v1/agents", Some(json!({ "name": "roaming" }))).await;
+    let agent_id = agent["id"].as_str().unwrap().to_owned();
+    let (_, minted) = env.api(Method::POST, &format!("/v1/agents/{agent_id}/keys"), Some(json!({}))).await;
+    let agent_key = minted["key"].as_str().unwrap().to_owned();
+    let (_, delegation) = env
+        .api(Method::POST, &format!("/v1/agents/{agent_id}/delegations"), Some(json!({ "grant_id": grant_id })))
+        .await;
+    let proxied = |vault: &TestVault| {
+        let request = vault.http.get(vault.url(&format!("/v1/proxy/{grant_id}/v2/users/me"))).bearer_auth(&agent_key);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, response.json().await.unwrap_or(Value::Null))
+        }
+    };
+    // B serves the agent from memory.
+    let before = (cache_hits(&second, "agents").await, cache_hits(&second, "delegations").await);
+    let deadline = deadline();
+    loop {
+        let (status, body) = proxied(&second).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let after = (cache_hits(&second, "agents").await, cache_hits(&second, "delegations").await);
+        if after.0 > before.0 && after.1 > before.1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B does not serve the agent from its caches");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, _) =
+        env.api(Method::PATCH, &format!("/v1/agents/{agent_id}"), Some(json!({ "status": "suspended" }))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(proxied(&env.vault).await.0, StatusCode::FORBIDDEN, "at once on A");
+    let took = within_bound(
+        "suspended agent on B",
+        || proxied(&second),
+        |(s, b)| *s == StatusCode::FORBIDDEN && b["code"] == "agent_suspended",
+    )
+    .await;
+    eprintln!("suspended agent refused by the other instance after {took:?}");
+    let (status, _) =
+        env.api(Method::PATCH, &format!("/v1/agents/{agent_id}"), Some(json!({ "status": "active" }))).await;
+    assert_eq!(status, StatusCode::OK);
+    within_bound("reactivated agent on B", || proxied(&second), |(s, _)| *s == StatusCode::OK).await;
+    let path = format!("/v1/delegations/{}", delegation["id"].as_str().unwrap());
+    assert_eq!(env.api(Method::DELETE, &path, None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(proxied(&env.vault).await.0, StatusCode::NOT_FOUND, "at once on A");
+    let took = within_bound("revoked delegation on B", || proxied(&second), |(s, _)| *s == StatusCode::NOT_FOUND).await;
+    eprintln!("revoked delegation refused by the other instance after {took:?}");
+}
