@@ -73,25 +73,7 @@ impl ApiKeyRecord {
 
 impl Store {
     pub async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_keys (id, app_id, name, secret_hash, created_at, last_used_at, revoked_at, scopes, \
-             expires_at, allowed_cidrs, rate_limit, parent_id, agent_id, replaced_by) \
-             VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6, $7, $8, $9, $10, $11, NULL)",
-        )
-        .bind(&key.id)
-        .bind(&key.app_id)
-        .bind(&key.name)
-        .bind(&key.secret_hash)
-        .bind(key.created_at)
-        .bind(key.scopes.as_deref().map(crate::json_list::encode))
-        .bind(key.expires_at)
-        .bind(key.allowed_cidrs.as_deref().map(crate::json_list::encode))
-        .bind(&key.rate_limit)
-        .bind(&key.parent_id)
-        .bind(&key.agent_id)
-        .execute(&self.writer)
-        .await
-        .map_err(|e| match &e {
+        insert_query(key).execute(&self.writer).await.map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
             _ => StoreError::unique_as_conflict(e, "api key id already exists"),
         })?;
@@ -201,24 +183,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict("the key was already rotated, revoked or expired"));
         }
-        sqlx::query(
-            "INSERT INTO api_keys (id, app_id, name, secret_hash, created_at, last_used_at, revoked_at, scopes, \
-             expires_at, allowed_cidrs, rate_limit, parent_id, agent_id, replaced_by) \
-             VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6, $7, $8, $9, $10, $11, NULL)",
-        )
-        .bind(&new.id)
-        .bind(&new.app_id)
-        .bind(&new.name)
-        .bind(&new.secret_hash)
-        .bind(new.created_at)
-        .bind(new.scopes.as_deref().map(crate::json_list::encode))
-        .bind(new.expires_at)
-        .bind(new.allowed_cidrs.as_deref().map(crate::json_list::encode))
-        .bind(&new.rate_limit)
-        .bind(&new.parent_id)
-        .bind(&new.agent_id)
-        .execute(&mut *tx)
-        .await?;
+        insert_query(new).execute(&mut *tx).await?;
         tx.commit().await?;
         self.changed(crate::ChangeKind::ApiKey, old_id);
         self.changed(crate::ChangeKind::ApiKey, &new.id);
@@ -240,4 +205,24 @@ impl Store {
         })
         .await
     }
+}
+
+/// The INSERT of a new key (never used, never revoked, not replaced).
+fn insert_query(key: &ApiKeyRecord) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(
+        "INSERT INTO api_keys (id, app_id, name, secret_hash, created_at, last_used_at, revoked_at, scopes, \
+         expires_at, allowed_cidrs, rate_limit, parent_id, agent_id, replaced_by) \
+         VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6, $7, $8, $9, $10, $11, NULL)",
+    )
+    .bind(&key.id)
+    .bind(&key.app_id)
+    .bind(&key.name)
+    .bind(&key.secret_hash)
+    .bind(key.created_at)
+    .bind(key.scopes.as_deref().map(crate::json_list::encode))
+    .bind(key.expires_at)
+    .bind(key.allowed_cidrs.as_deref().map(crate::json_list::encode))
+    .bind(&key.rate_limit)
+    .bind(&key.parent_id)
+    .bind(&key.agent_id)
 }
