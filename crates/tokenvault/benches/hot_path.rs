@@ -451,9 +451,12 @@ async fn run_backend(backend: Backend, fakes: &Fakes, providers: &std::path::Pat
     // slow whichever came first).
     let (mut app_t, mut agent_t, mut app_p, mut agent_p) = (0.0, 0.0, 0.0, 0.0);
     for _ in 0..2 {
-        for (target, sum) in
-            [(&token_call, &mut app_t), (&agent_token, &mut agent_t), (&proxied, &mut app_p), (&agent_proxied, &mut agent_p)]
-        {
+        for (target, sum) in [
+            (&token_call, &mut app_t),
+            (&agent_token, &mut agent_t),
+            (&proxied, &mut app_p),
+            (&agent_proxied, &mut agent_p),
+        ] {
             audit_drained(&http, &vault).await;
             *sum += load(target, 16, per_case / 2).await.rps;
         }

@@ -75,7 +75,7 @@ fn validate_narrowing(input: &DelegationInput) -> Result<(), ServiceError> {
             || paths.len() > MAX_PATTERNS
             || paths
                 .iter()
-                .any(|p| !p.starts_with('/') || p.len() > MAX_PATTERN_LEN || p.chars().any(char::is_control)))
+                .any(|p| !p.starts_with('/') || p.chars().count() > MAX_PATTERN_LEN || p.chars().any(char::is_control)))
     {
         return Err(invalid(format!(
             "`paths` are 1 to {MAX_PATTERNS} patterns starting with `/`, at most {MAX_PATTERN_LEN} characters"
