@@ -137,7 +137,7 @@ pub(crate) async fn get_connect_session(
     State(vault): State<Arc<Vault>>,
     Path(id): Path<String>,
 ) -> Result<Json<ConnectSessionView>, ApiError> {
-    Ok(Json(vault.get_connect_session(&caller.app_id, &id).await?))
+    Ok(Json(vault.get_connect_session(&caller.app_id, &id, &caller.context).await?))
 }
 
 pub(crate) async fn list_grants(

@@ -240,10 +240,21 @@ impl Vault {
         })
     }
 
-    pub async fn get_connect_session(&self, app_id: &str, id: &str) -> Result<ConnectSessionView, ServiceError> {
+    /// A session of `app_id`; for an agent, only one that delegates to it (else "not found").
+    pub async fn get_connect_session(
+        &self,
+        app_id: &str,
+        id: &str,
+        context: &crate::CallContext,
+    ) -> Result<ConnectSessionView, ServiceError> {
         let id = IdKind::ConnectSession.parse(id)?;
         let record =
             self.store.get_connect_session(app_id, &id).await.map_err(ServiceError::from_store("connect session"))?;
+        if let Some(agent) = context.agent_id()
+            && record.delegate_agent_id.as_deref() != Some(agent)
+        {
+            return Err(ServiceError::not_found("connect session"));
+        }
         Ok(session_view(record, self.now()))
     }
 

@@ -24,6 +24,7 @@ connect_tests!(
     per_agent_policies_combine_with_the_grants_and_are_audited,
     a_connect_session_can_delegate_the_new_grant_to_an_agent,
     the_audit_log_records_the_verified_agent,
+    a_managed_secret_can_be_delegated_like_a_grant,
 );
 
 /// Calls the vault with `key`.
@@ -538,10 +539,18 @@ async fn a_connect_session_can_delegate_the_new_grant_to_an_agent(env: ConnectEn
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{session}");
+    let own_session = format!("/v1/connect-sessions/{}", session["id"].as_str().unwrap());
     let (authorize, cookies) = env.open(session["connect_url"].as_str().unwrap()).await;
     let callback = env.consent(&authorize).await;
     let step = env.get(&callback, &cookies).await;
     let second = crate::connect_env::query_of(step.location.as_deref().unwrap())["grant_id"].clone();
+    // The agent polls its own sessions, and no other of the app.
+    let poller = agent_key(&env, &agent, json!({ "scopes": ["connect:read"] })).await;
+    let (status, polled) = call(&env, &poller, Method::GET, &own_session, None).await;
+    assert_eq!((status, polled["grant_id"].as_str()), (StatusCode::OK, Some(second.as_str())), "{polled}");
+    let (app_session, _) = env.session("user-11", &["zoom"]).await;
+    let (status, _) = call(&env, &poller, Method::GET, &format!("/v1/connect-sessions/{app_session}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the app's own session is not the agent's");
     assert_eq!(call(&env, &key, Method::GET, &format!("/v1/proxy/{second}/v2/users/me"), None).await.0, StatusCode::OK);
     // Naming an agent of nobody: not found; a suspended one: refused.
     let (status, _) = env
@@ -582,4 +591,25 @@ async fn the_audit_log_records_the_verified_agent(env: ConnectEnv) {
     // The app's own calls carry no agent.
     let (_, rows) = env.api(Method::GET, "/v1/audit?action=delegation.created", None).await;
     assert!(rows["data"].as_array().unwrap().iter().all(|r| r["agent_id"].is_null()));
+}
+
+async fn a_managed_secret_can_be_delegated_like_a_grant(env: ConnectEnv) {
+    let partner = env.fakes.urls().evil.trim_end_matches('/').to_owned();
+    let secret =
+        json!({ "name": "partner api", "style": "bearer", "secret": "ms-delegated-1", "base_urls": [partner] });
+    let (status, created) = env.api(Method::POST, "/v1/managed-secrets", Some(secret)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let agent = new_agent(&env, "partner-caller").await;
+    let key = agent_key(&env, &agent, json!({ "scopes": ["proxy:execute", "tokens:retrieve"] })).await;
+    let proxied = format!("/v1/proxy/{id}/things");
+    assert_eq!(call(&env, &key, Method::GET, &proxied, None).await.0, StatusCode::NOT_FOUND, "not delegated yet");
+    delegate(&env, &agent, json!({ "grant_id": id, "methods": ["GET"] })).await;
+    assert_eq!(call(&env, &key, Method::GET, &proxied, None).await.0, StatusCode::OK);
+    let seen = env.fakes.control().evil_requests().pop().expect("the partner API was called");
+    assert!(seen.headers.iter().any(|(k, v)| k == "authorization" && v == "Bearer ms-delegated-1"));
+    let (status, body) = call(&env, &key, Method::POST, &proxied, Some(json!({}))).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "delegation_denied"), "{body}");
+    let (_, listed) = call(&env, &key, Method::GET, "/v1/managed-secrets", None).await;
+    assert_eq!(listed["code"], "insufficient_scope", "an agent key never reads the app's secrets: {listed}");
 }
