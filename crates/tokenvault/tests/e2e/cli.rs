@@ -20,6 +20,7 @@ connect_tests!(
     login_writes_a_private_profile_and_the_admin_commands_work,
     errors_are_one_line_with_distinct_exit_codes_and_completions_are_printed,
     the_app_commands_cover_connect_grants_policies_secrets_webhooks_and_audit,
+    the_key_agent_and_delegation_commands_work,
 );
 
 struct Output {
@@ -527,4 +528,81 @@ async fn the_app_commands_cover_connect_grants_policies_secrets_webhooks_and_aud
     assert!(cli.ok(&["webhooks", "deliveries"]).await.contains("grant.connected"));
     cli.ok(&["webhooks", "delete", &hook_id]).await;
     cli.ok(&["provider-configs", "delete", aircall["id"].as_str().unwrap()]).await;
+}
+
+/// Scoped keys (create, rotate, derive), agents (create, suspend, activate, key, revoke) and
+/// delegations (create, list, get, revoke) from the command line, checked against the API.
+async fn the_key_agent_and_delegation_commands_work(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let mut cli = Cli::new();
+    cli.never_shown = vec![env.key.clone(), ADMIN_TOKEN.to_owned()];
+    cli.ok(&["login", "--url", &env.vault.base, "--api-key", &env.key]).await;
+    let get = |key: String, path: String| {
+        let vault = &env.vault;
+        async move { vault.call(Method::GET, &path, Some(&key), None).await.0 }
+    };
+
+    // A scoped key of the app, then rotated: both work during the grace.
+    let reader = cli
+        .ok(&[
+            "api-keys",
+            "create",
+            "--name",
+            "reader",
+            "--scope",
+            "grants:read",
+            "--scope",
+            "keys:admin",
+            "--expires-in",
+            "3600",
+        ])
+        .await
+        .trim()
+        .to_owned();
+    assert!(reader.starts_with("tvk_"), "{reader}");
+    assert_eq!(get(reader.clone(), "/v1/grants".into()).await, StatusCode::OK);
+    assert_eq!(get(reader.clone(), "/v1/app".into()).await, StatusCode::FORBIDDEN, "only its scopes");
+    let reader_id = format!("key_{}", &reader[4..36]);
+    let rotated = cli.ok(&["api-keys", "rotate", &reader_id, "--grace-seconds", "600"]).await.trim().to_owned();
+    assert!(rotated.starts_with("tvk_") && rotated != reader);
+    assert_eq!(get(reader.clone(), "/v1/grants".into()).await, StatusCode::OK, "the old key works in the grace");
+    assert_eq!(get(rotated.clone(), "/v1/grants".into()).await, StatusCode::OK);
+    let listed = cli.json(&["api-keys", "list"]).await;
+    let row = listed["data"].as_array().unwrap().iter().find(|k| k["id"] == reader_id.as_str()).unwrap().clone();
+    assert!(row["replaced_by"].is_string(), "{row}");
+
+    // Agents and delegations.
+    let agent = cli.json(&["agents", "create", "assistant", "--description", "reads meetings"]).await;
+    let agent_id = agent["id"].as_str().unwrap().to_owned();
+    assert_eq!(agent["status"], "active");
+    let agent_key = cli.ok(&["agents", "key", &agent_id, "--scope", "proxy:execute"]).await.trim().to_owned();
+    let proxied = format!("/v1/proxy/{grant_id}/v2/users/me");
+    assert_eq!(get(agent_key.clone(), proxied.clone()).await, StatusCode::NOT_FOUND, "nothing delegated yet");
+    let delegation =
+        cli.json(&["delegations", "create", &agent_id, &grant_id, "--method", "GET", "--path", "/v2/users/**"]).await;
+    let delegation_id = delegation["id"].as_str().unwrap().to_owned();
+    assert_eq!(delegation["proxy_only"], true);
+    assert_eq!(get(agent_key.clone(), proxied.clone()).await, StatusCode::OK);
+    let table = cli.ok(&["delegations", "list", &agent_id]).await;
+    assert!(table.lines().next().unwrap().starts_with("ID") && table.contains(&delegation_id), "{table}");
+    assert_eq!(cli.json(&["delegations", "get", &delegation_id]).await["grant_id"], grant_id.as_str());
+    assert_eq!(cli.json(&["agents", "suspend", &agent_id]).await["status"], "suspended");
+    assert_eq!(get(agent_key.clone(), proxied.clone()).await, StatusCode::FORBIDDEN);
+    assert_eq!(cli.json(&["agents", "activate", &agent_id]).await["status"], "active");
+    assert_eq!(get(agent_key.clone(), proxied.clone()).await, StatusCode::OK);
+    let table = cli.ok(&["agents", "list"]).await;
+    assert!(table.contains(&agent_id) && table.contains("assistant"), "{table}");
+    assert_eq!(cli.json(&["agents", "get", &agent_id]).await["description"], "reads meetings");
+    cli.ok(&["delegations", "revoke", &delegation_id]).await;
+    assert_eq!(get(agent_key.clone(), proxied.clone()).await, StatusCode::NOT_FOUND);
+
+    // A derived key of the API key in use, short-lived by default.
+    let derived = cli.json(&["api-keys", "derive", "--scope", "grants:read"]).await;
+    assert!(derived["parent_id"].is_string() && derived["expires_at"].is_string(), "{derived}");
+    let child = derived["key"].as_str().unwrap().to_owned();
+    assert_eq!(get(child.clone(), "/v1/grants".into()).await, StatusCode::OK);
+
+    cli.ok(&["agents", "revoke", &agent_id]).await;
+    assert_eq!(get(agent_key, proxied).await, StatusCode::UNAUTHORIZED);
 }
