@@ -249,44 +249,15 @@ impl Vault {
         if let Some(limit) = &input.rate_limit {
             validate_rate_limit(limit)?;
         }
+        let cidrs: Option<Vec<String>> = cidrs.map(|list| list.iter().map(ToString::to_string).collect());
         if let Issuer::Key(issuer) = issuer {
-            let uncovered = issuer.scopes.uncovered(&scopes);
-            if !uncovered.is_empty() {
-                let names: Vec<String> = uncovered.iter().map(ToString::to_string).collect();
-                return Err(escalation(format!(
-                    "a key cannot give out scopes it lacks: {} (it has: {})",
-                    names.join(", "),
-                    issuer.scopes
-                )));
-            }
-            if let Some(limit) = issuer.expires_at {
-                match expires_at {
-                    Some(at) if at <= limit => {}
-                    _ => {
-                        return Err(escalation(format!(
-                            "the new key may not outlive this one (it expires at {})",
-                            Timestamp::from_millis(limit)
-                        )));
-                    }
-                }
-            }
-            if let Some(outer) = &issuer.allowed_cidrs {
-                let outer: Vec<IpNet> = outer.iter().filter_map(|c| c.parse().ok()).collect();
-                let inside =
-                    cidrs.as_ref().is_some_and(|inner| inner.iter().all(|net| outer.iter().any(|o| o.contains(net))));
-                if !inside {
-                    return Err(escalation(format!(
-                        "the new key must be limited to addresses within this key's: {}",
-                        outer.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-                    )));
-                }
-            }
+            within(issuer, &scopes, expires_at, cidrs.as_deref())?;
         }
         Ok(KeySpec {
             name,
             scopes,
             expires_at,
-            allowed_cidrs: cidrs.map(|list| list.iter().map(ToString::to_string).collect()),
+            allowed_cidrs: cidrs,
             rate_limit: input.rate_limit,
             agent_id: None,
             parent_id: None,
@@ -425,13 +396,9 @@ impl Vault {
             ));
         }
         if let Some(issuer) = issuer {
+            // The new key has the old one's settings: the caller must hold all of them.
             let scopes = ScopeSet::from_stored(old.scopes.as_deref());
-            if !issuer.scopes.covers_all(&scopes) {
-                return Err(escalation(format!(
-                    "a key cannot rotate a key with scopes it lacks ({scopes}; it has: {})",
-                    issuer.scopes
-                )));
-            }
+            within(issuer, &scopes, old.expires_at, old.allowed_cidrs.as_deref())?;
         }
         let now = self.now().as_millis();
         let old_expires_at = old.expires_at.map_or(now + grace as i64 * 1000, |at| at.min(now + grace as i64 * 1000));
@@ -493,15 +460,15 @@ impl Vault {
             return Err(invalid_key());
         }
         let now = self.now().as_millis();
-        let mut root = record.id.as_str();
-        let parent;
-        if let Some(parent_id) = &record.parent_id {
-            parent = self.live_key(parent_id).await?;
-            if parent.app_id != record.app_id {
-                return Err(invalid_key());
-            }
-            root = parent.id.as_str();
+        // A derived key lives only while its parent does, and shares its parent's rate limit.
+        let parent = match &record.parent_id {
+            Some(parent_id) => Some(self.live_key(parent_id).await?),
+            None => None,
+        };
+        if parent.as_ref().is_some_and(|p| p.app_id != record.app_id) {
+            return Err(invalid_key());
         }
+        let root = parent.as_deref().unwrap_or(&record);
         if let Some(agent_id) = &record.agent_id {
             let agent = match self.cached_agent(agent_id).await {
                 Ok(agent) => agent,
@@ -528,13 +495,8 @@ impl Vault {
                 message: "this API key may not be used from this address".into(),
             });
         }
-        // A derived key shares its parent's bucket: deriving does not multiply the rate.
-        let limit = match &record.parent_id {
-            Some(_) => self.cached_api_key(root).await.ok().and_then(|p| p.rate_limit.clone()),
-            None => record.rate_limit.clone(),
-        };
-        if let Some(limit) = limit.as_deref().and_then(|t| serde_json::from_str::<RateLimit>(t).ok())
-            && let Err(wait) = self.rate_buckets.take(("api_key".into(), root.to_owned()), limit, now)
+        if let Some(limit) = root.rate_limit.as_deref().and_then(|t| serde_json::from_str::<RateLimit>(t).ok())
+            && let Err(wait) = self.rate_buckets.take(("api_key".into(), root.id.clone()), limit, now)
         {
             return Err(ServiceError::RateLimited {
                 message: "this API key's rate limit is exhausted".into(),
@@ -571,6 +533,46 @@ impl Vault {
         }
         Ok(record)
     }
+}
+
+/// Refuses a key with more than `issuer` holds: scopes it lacks, a longer life, addresses
+/// outside its CIDRs (`403 scope_escalation`).
+fn within(
+    issuer: &KeyPrincipal,
+    scopes: &ScopeSet,
+    expires_at: Option<i64>,
+    cidrs: Option<&[String]>,
+) -> Result<(), ServiceError> {
+    let uncovered = issuer.scopes.uncovered(scopes);
+    if !uncovered.is_empty() {
+        let names: Vec<String> = uncovered.iter().map(ToString::to_string).collect();
+        return Err(escalation(format!(
+            "a key cannot give out scopes it lacks: {} (it has: {})",
+            names.join(", "),
+            issuer.scopes
+        )));
+    }
+    if let Some(limit) = issuer.expires_at
+        && expires_at.is_none_or(|at| at > limit)
+    {
+        return Err(escalation(format!(
+            "the new key may not outlive this one (it expires at {})",
+            Timestamp::from_millis(limit)
+        )));
+    }
+    if let Some(outer) = &issuer.allowed_cidrs {
+        let outer: Vec<IpNet> = outer.iter().filter_map(|c| c.parse().ok()).collect();
+        let inside = cidrs.is_some_and(|inner| {
+            inner.iter().all(|net| net.parse::<IpNet>().is_ok_and(|net| outer.iter().any(|o| o.contains(&net))))
+        });
+        if !inside {
+            return Err(escalation(format!(
+                "the new key must be limited to addresses within this key's: {}",
+                outer.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses scopes an agent key may not hold.

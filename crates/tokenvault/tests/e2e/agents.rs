@@ -287,6 +287,14 @@ async fn no_key_can_give_out_more_than_it_holds(env: ConnectEnv) {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Rotating gives the new key the old one's settings: a key that never expires, or may be
+    // used from anywhere, is beyond this parent's reach even with scopes it holds.
+    for settings in [json!({ "scopes": ["grants:read"] }), json!({ "scopes": ["grants:read"], "expires_in": 600 })] {
+        let (_, unbounded) = mint(&env, settings).await;
+        let path = format!("/v1/api-keys/{}/rotate", unbounded["id"].as_str().unwrap());
+        let (status, body) = call(&env, &parent, Method::POST, &path, Some(json!({}))).await;
+        assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "scope_escalation"), "{body}");
+    }
     let (_, wide) = mint(&env, json!({ "scopes": ["*"] })).await;
     let wide_id = wide["id"].as_str().unwrap();
     let (status, body) =
