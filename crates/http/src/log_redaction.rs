@@ -2,7 +2,8 @@
 //! the query string: the OAuth callback's query carries `code` and `state`, and any query may
 //! carry a caller's secret. One path carries a credential itself, the browser's connect link
 //! `/connect/{token}`, whose session token is replaced by `[redacted]` (for that route and for
-//! any unknown path under `/connect/`, e.g. the link with something appended).
+//! any unknown path under `/connect/`, e.g. the link with something appended), and so is an
+//! approval link's, `/approve/{token}`.
 
 use std::borrow::Cow;
 
@@ -13,6 +14,10 @@ const MAX_LOGGED_PATH: usize = 256;
 const PUBLIC_CONNECT_ROUTES: [&str; 2] = ["callback", "install"];
 
 pub(crate) fn loggable_path(path: &str) -> Cow<'_, str> {
+    // An approval link's token lets its holder decide.
+    if path.starts_with("/approve/") {
+        return Cow::Borrowed("/approve/[redacted]");
+    }
     if let Some(rest) = path.strip_prefix("/connect/") {
         let first = rest.split('/').next().unwrap_or_default();
         if !PUBLIC_CONNECT_ROUTES.contains(&first) {
@@ -38,6 +43,7 @@ mod tests {
         assert_eq!(loggable_path("/connect/cst_secret-token"), "/connect/[redacted]");
         assert_eq!(loggable_path("/connect/cst_secret-token/more"), "/connect/[redacted]");
         assert_eq!(loggable_path("/connect/"), "/connect/[redacted]");
+        assert_eq!(loggable_path("/approve/secret-link-token"), "/approve/[redacted]");
         assert_eq!(loggable_path("/connect/callback/pcf_0123"), "/connect/callback/pcf_0123");
         assert_eq!(loggable_path("/connect/install/pcf_0123"), "/connect/install/pcf_0123");
         assert_eq!(loggable_path("/v1/grants/grt_1"), "/v1/grants/grt_1");

@@ -69,3 +69,94 @@ pub(crate) fn choose_provider(token: &str, providers: &[(String, String)]) -> Re
         .collect();
     page(StatusCode::OK, "Choose a provider", &format!("<h1>Choose what to connect</h1>{links}"))
 }
+
+/// Approval pages take a decision: never framed (a hidden approve button is the attack), no
+/// script, forms only to this origin.
+fn approval_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+fn held_call(approval: &tokenvault_service::ApprovalView) -> String {
+    let call = &approval.request;
+    let target = match &call.query {
+        Some(query) => format!("{}?{}", call.path, query),
+        None => call.path.clone(),
+    };
+    let who = approval
+        .requested_by
+        .agent_id
+        .as_deref()
+        .map(|a| format!("agent <code>{}</code>", escape(a)))
+        .or_else(|| approval.requested_by.api_key_id.as_deref().map(|k| format!("API key <code>{}</code>", escape(k))))
+        .unwrap_or_else(|| "unknown".into());
+    let reason = approval.requested_by.actor.reason.as_deref().unwrap_or("(no reason given)");
+    format!(
+        "<dl><dt>Call</dt><dd><code id=\"held-call\">{method} {target}</code></dd>\
+         <dt>Provider</dt><dd>{provider}</dd><dt>Account (grant)</dt><dd><code>{grant}</code>{user}</dd>\
+         <dt>Asked by</dt><dd>{who}</dd><dt>Reason</dt><dd id=\"reason\">{reason}</dd>\
+         <dt>Status</dt><dd id=\"status\">{status}</dd><dt>Decide before</dt><dd>{expires}</dd></dl>",
+        method = escape(&call.method),
+        target = escape(&target),
+        provider = escape(&approval.provider),
+        grant = escape(&approval.grant_id),
+        user = approval.end_user_id.as_deref().map(|u| format!(" for end user <code>{}</code>", escape(u))).unwrap_or_default(),
+        reason = escape(reason),
+        status = escape(&approval.status),
+        expires = escape(&approval.expires_at.to_rfc3339()),
+    )
+}
+
+pub(crate) fn approval_page(token: &str, linked: &tokenvault_service::LinkedApproval) -> Response {
+    let approval = &linked.approval;
+    let body = linked
+        .body_preview
+        .as_deref()
+        .map(|b| format!("<h2>Body</h2><pre id=\"held-body\">{}</pre>", escape(b)))
+        .unwrap_or_default();
+    let form = if approval.status == "pending" {
+        format!(
+            "<form method=\"post\" action=\"/approve/{token}\"><label for=\"comment\">Comment (optional)</label><br>\
+             <textarea id=\"comment\" name=\"comment\" maxlength=\"500\" rows=\"3\" cols=\"40\"></textarea><br>\
+             <button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button> \
+             <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+            token = escape(token)
+        )
+    } else {
+        "<p>This call can no longer be decided.</p>".into()
+    };
+    let who = if linked.approver == "end_user" { "you" } else { "an operator of the app" };
+    let html = format!(
+        "<h1>A call waits for your approval</h1><p>An app asks to make this call with your connected account; \
+         it is sent only if {who} approve.</p>{}{body}{form}",
+        held_call(approval)
+    );
+    approval_headers(page(StatusCode::OK, "Approve a call", &html))
+}
+
+pub(crate) fn approval_decided(approval: &tokenvault_service::ApprovalView) -> Response {
+    let html = format!("<h1>Thank you</h1><p>Your decision is recorded.</p>{}", held_call(approval));
+    approval_headers(page(StatusCode::OK, "Decision recorded", &html))
+}
+
+pub(crate) fn approval_error(error: tokenvault_service::ServiceError) -> Response {
+    let api = crate::ApiError::from(error);
+    let body = format!(
+        "<h1>This approval link cannot be used</h1><p>{}</p><p>Error code: <code id=\"error-code\">{}</code></p>",
+        escape(&api.message),
+        escape(api.code)
+    );
+    let mut response = approval_headers(page(api.status, "Approval", &body));
+    if let Ok(code) = HeaderValue::from_str(api.code) {
+        response.headers_mut().insert("x-tokenvault-error", code);
+    }
+    response
+}

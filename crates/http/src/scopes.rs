@@ -64,6 +64,13 @@ pub(crate) const ROUTE_SCOPES: &[(&str, &str, Required)] = &[
     ("POST", "/v1/agents/{agent_id}/delegations", level(Delegations, Write)),
     ("GET", "/v1/delegations/{id}", level(Delegations, Read)),
     ("DELETE", "/v1/delegations/{id}", level(Delegations, Admin)),
+    ("GET", "/v1/approvals", level(Approvals, Read)),
+    ("GET", "/v1/approvals/{id}", Required::AnyKey),
+    ("POST", "/v1/approvals/{id}/approve", level(Approvals, Write)),
+    ("POST", "/v1/approvals/{id}/deny", level(Approvals, Write)),
+    ("POST", "/v1/approvals/{id}/links", level(Approvals, Write)),
+    ("POST", "/v1/approvals/{id}/execute", action(Action::Execute)),
+    ("GET", "/v1/approvals/{id}/result", action(Action::Execute)),
     ("*", "/v1/proxy/{grant_id}/{*path}", action(Action::Execute)),
     ("*", "/v1/proxy/{grant_id}", action(Action::Execute)),
 ];

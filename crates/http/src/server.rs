@@ -17,7 +17,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::HeadLimits;
-use crate::routes::{admin, agents, app, connect, health, proxy, use_api, webhooks};
+use crate::routes::{admin, agents, app, approvals, connect, health, proxy, use_api, webhooks};
 
 /// Limits of the HTTP edge.
 #[derive(Debug, Clone)]
@@ -92,7 +92,14 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         .route("/agents/{agent_id}", get(agents::get_agent).patch(agents::update_agent).delete(agents::revoke_agent))
         .route("/agents/{agent_id}/keys", post(agents::mint_agent_key))
         .route("/agents/{agent_id}/delegations", get(agents::list_delegations).post(agents::create_delegation))
-        .route("/delegations/{id}", get(agents::get_delegation).delete(agents::revoke_delegation));
+        .route("/delegations/{id}", get(agents::get_delegation).delete(agents::revoke_delegation))
+        .route("/approvals", get(approvals::list_approvals))
+        .route("/approvals/{id}", get(approvals::get_approval))
+        .route("/approvals/{id}/approve", post(approvals::approve))
+        .route("/approvals/{id}/deny", post(approvals::deny))
+        .route("/approvals/{id}/links", post(approvals::create_link))
+        .route("/approvals/{id}/execute", post(approvals::execute))
+        .route("/approvals/{id}/result", get(approvals::result));
     let counted = vault.clone();
     let proxy_api = Router::new()
         .route("/v1/proxy/{grant_id}/{*path}", any(proxy::proxy))
@@ -106,6 +113,7 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         .nest("/admin/v1", admin_api)
         .nest("/v1", app_api)
         .route("/connect/{token}", get(connect::start))
+        .route("/approve/{token}", get(approvals::link_page).post(approvals::link_decide))
         .route("/connect/install/{config_id}", get(connect::install))
         .route("/connect/callback/{config_id}", get(connect::callback))
         .route("/webhooks/zoom/{config_id}", post(webhooks::zoom))

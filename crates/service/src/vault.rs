@@ -95,6 +95,8 @@ pub struct Vault {
     /// Refresh results kept in memory until the database takes them.
     pub(crate) pending_refreshes: std::sync::atomic::AtomicUsize,
     pub(crate) pending_refreshes_changed: tokio::sync::Notify,
+    /// Woken whenever an approval changes state, for long-polling callers of this instance.
+    pub(crate) approval_changes: tokio::sync::Notify,
     /// Verified API keys, grants, managed secrets and policies, kept coherent by the change feed.
     pub(crate) cache: Arc<crate::cache::hot_cache::HotCache>,
 }
@@ -133,6 +135,7 @@ impl Vault {
             self_ref: self_ref.clone(),
             pending_refreshes: Default::default(),
             pending_refreshes_changed: Default::default(),
+            approval_changes: Default::default(),
             store,
             clock,
             keys,

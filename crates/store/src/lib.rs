@@ -8,6 +8,7 @@
 
 mod admin_tokens;
 mod agents;
+mod approvals;
 mod api_keys;
 mod apps;
 mod audit;
@@ -30,6 +31,7 @@ mod webhook_outbox;
 
 pub use admin_tokens::AdminTokenRecord;
 pub use agents::{AgentRecord, DelegationRecord};
+pub use approvals::{ApprovalFilter, ApprovalLinkRecord, ApprovalRecord, ExecutionEnd};
 pub use api_keys::ApiKeyRecord;
 pub use apps::AppRecord;
 pub use audit::{AuditFilter, AuditRecord};

@@ -24,6 +24,8 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     SealedColumn { table: "provider_webhooks", column: "token" },
     SealedColumn { table: "webhook_endpoints", column: "secret" },
     SealedColumn { table: "managed_secrets", column: "secret" },
+    SealedColumn { table: "approvals", column: "request" },
+    SealedColumn { table: "approvals", column: "result" },
 ];
 
 /// One stored sealed value and the row it belongs to.

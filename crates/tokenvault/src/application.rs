@@ -73,9 +73,12 @@ impl Application {
                 .clone()
                 .run_install_sweeper(tokenvault_service::INSTALL_SWEEP_INTERVAL, stop_workers.subscribe()),
         );
+        let approvals = tokio::spawn(
+            self.vault.clone().run_approval_sweeper(std::time::Duration::from_secs(60), stop_workers.subscribe()),
+        );
         let served = tokenvault_http::serve(self.listener, router, &self.http, shutdown).await;
         let _ = stop_workers.send(true);
-        for worker in [refresher, webhooks, Some(maintenance), Some(installs)].into_iter().flatten() {
+        for worker in [refresher, webhooks, Some(maintenance), Some(installs), Some(approvals)].into_iter().flatten() {
             let _ = worker.await;
         }
         // Nothing recorded before the stop is lost: refresh results still waiting for the

@@ -1,5 +1,6 @@
 pub(crate) mod admin;
 pub(crate) mod agents;
+pub(crate) mod approvals;
 pub(crate) mod app;
 pub(crate) mod connect;
 pub(crate) mod health;

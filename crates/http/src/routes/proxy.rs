@@ -7,7 +7,7 @@ use axum::extract::{OriginalUri, Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
-use tokenvault_service::{ProxyRequest, Vault};
+use tokenvault_service::{ProxyOutcome, ProxyRequest, Vault};
 
 use crate::ApiError;
 use crate::auth::AppCaller;
@@ -47,7 +47,10 @@ pub(crate) async fn proxy(
         headers: parts.headers,
         body: Box::pin(body.into_data_stream().map_err(std::io::Error::other)),
     };
-    let response = vault.proxy(&caller.app_id, &grant_id, proxied, context).await?;
+    let response = match vault.proxy(&caller.app_id, &grant_id, proxied, context).await? {
+        ProxyOutcome::Forwarded(response) => response,
+        ProxyOutcome::Held(approval) => return Ok(super::approvals::held(&approval)),
+    };
     let mut out = Response::new(Body::from_stream(response.body));
     *out.status_mut() = StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY);
     *out.headers_mut() = response.headers;

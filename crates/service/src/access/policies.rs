@@ -1,6 +1,8 @@
-//! Policies: rules attached to an app, a provider configuration or a grant, checked on every
-//! token retrieval and every proxied call. Every rule present must allow the access; a rule that
-//! cannot be evaluated denies (default-deny). A denial names the policy and rule, nothing more.
+//! Policies: rules attached to an app, a provider configuration, a grant, an agent or a
+//! delegation, checked on every token retrieval and every proxied call. Every rule present must
+//! allow the access; a rule that cannot be evaluated denies (default-deny). A denial names the
+//! policy and rule, nothing more. A `require_approval` rule does not deny: it holds a matching
+//! proxied call until people approve it (see `usage::approvals`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -55,6 +57,81 @@ pub struct PolicyRules {
     /// Declared actor ids allowed (`x-actor-id`, exact match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor_ids: Option<Vec<String>>,
+    /// Matching proxied calls wait for approval instead of being forwarded.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::values::json_objects::opt_object"
+    )]
+    pub require_approval: Option<ApprovalRule>,
+}
+
+/// Who may approve a held call.
+pub(crate) const APPROVERS: &[&str] = &["operators", "end_user", "either", "both"];
+
+/// `require_approval`: which proxied calls wait, for whom, and how long.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRule {
+    /// Methods that need approval; absent: every method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<String>>,
+    /// Path patterns that need approval (`*` within a segment, `**` across); absent: every path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<String>>,
+    /// `operators` (the app's keys; the default), `end_user`, `either` or `both`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvers: Option<String>,
+    /// Distinct approvals needed (1-10, default 1; with `both`, at least 2).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::values::whole_numbers::opt_u32"
+    )]
+    pub required_approvals: Option<u32>,
+    /// Seconds the approvers have, and then the caller has to execute (60-86400, default 900).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::values::whole_numbers::opt_u64"
+    )]
+    pub expires_in: Option<u64>,
+}
+
+impl ApprovalRule {
+    pub(crate) fn approvers(&self) -> &str {
+        self.approvers.as_deref().unwrap_or("operators")
+    }
+
+    pub(crate) fn required(&self) -> u32 {
+        let floor = if self.approvers() == "both" { 2 } else { 1 };
+        self.required_approvals.unwrap_or(1).max(floor)
+    }
+
+    pub(crate) fn expires_in_ms(&self) -> i64 {
+        self.expires_in.unwrap_or(900) as i64 * 1000
+    }
+
+    fn matches(&self, method: &str, path: &str) -> bool {
+        let path = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };
+        self.methods.as_ref().is_none_or(|m| m.iter().any(|m| m.eq_ignore_ascii_case(method)))
+            && self.paths.as_ref().is_none_or(|p| p.iter().any(|p| glob_match(p, &path)))
+    }
+}
+
+/// A proxied call a `require_approval` rule holds.
+#[derive(Debug, Clone)]
+pub(crate) struct Hold {
+    pub policy_id: String,
+    pub rule: ApprovalRule,
+}
+
+/// What the policies decided about an allowed access: the audit wording, and whether a
+/// `require_approval` rule holds the call.
+#[derive(Debug, Clone)]
+pub(crate) struct Decision {
+    pub text: String,
+    pub hold: Option<Hold>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -89,7 +166,8 @@ impl RateLimit {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyInput {
-    /// `app`, `provider_config`, `grant` or `agent` (the agent's calls, on every grant it uses).
+    /// `app`, `provider_config`, `grant`, `agent` (the agent's calls, on every grant it uses) or
+    /// `delegation` (the calls made through one delegation).
     pub target_type: String,
     /// The provider configuration or grant id (omit for `app`).
     #[serde(default)]
@@ -232,6 +310,33 @@ fn validate_rules(rules: &PolicyRules) -> Result<(), ServiceError> {
     if rules.paths.as_ref().is_some_and(|p| p.iter().any(|p| !p.starts_with('/'))) {
         return Err(invalid("`paths` start with `/`".into()));
     }
+    if let Some(rule) = &rules.require_approval {
+        validate_approval_rule(rule)?;
+    }
+    Ok(())
+}
+
+fn validate_approval_rule(rule: &ApprovalRule) -> Result<(), ServiceError> {
+    let invalid = |m: String| ServiceError::invalid("invalid_policy", m);
+    if let Some(methods) = &rule.methods
+        && (methods.is_empty() || methods.iter().any(|m| m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase())))
+    {
+        return Err(invalid("`require_approval.methods` are upper-case HTTP methods".into()));
+    }
+    if rule.paths.as_ref().is_some_and(|p| {
+        p.is_empty() || p.iter().any(|p| !p.starts_with('/') || p.chars().count() > 256 || p.chars().any(char::is_control))
+    }) {
+        return Err(invalid("`require_approval.paths` are patterns starting with `/`".into()));
+    }
+    if !APPROVERS.contains(&rule.approvers()) {
+        return Err(invalid(format!("`require_approval.approvers` is one of {}", APPROVERS.join(", "))));
+    }
+    if rule.required_approvals.is_some_and(|n| !(1..=10).contains(&n)) {
+        return Err(invalid("`require_approval.required_approvals` is 1 to 10".into()));
+    }
+    if rule.expires_in.is_some_and(|s| !(60..=86_400).contains(&s)) {
+        return Err(invalid("`require_approval.expires_in` is 60 to 86400 seconds".into()));
+    }
     Ok(())
 }
 
@@ -259,10 +364,11 @@ impl Vault {
                 id
             }
             ("agent", Some(id)) => self.app_agent(app_id, &id).await?.id,
+            ("delegation", Some(id)) => self.get_delegation(app_id, &id).await?.id,
             _ => {
                 return Err(ServiceError::invalid(
                     "invalid_policy_target",
-                    "`target_type` is app (no target_id), provider_config, grant or agent (with target_id)",
+                    "`target_type` is app (no target_id), provider_config, grant, agent or delegation (with target_id)",
                 ));
             }
         };
@@ -299,6 +405,19 @@ impl Vault {
         access: Access<'_>,
         context: &CallContext,
     ) -> Result<String, ServiceError> {
+        Ok(self.decide(scope, access, context, false).await?.text)
+    }
+
+    /// [`Vault::check_policies`], telling also whether a `require_approval` rule holds the call.
+    /// `approved`: the call is an approved one being executed, which every approval rule lets
+    /// through (all the other rules, rate limits included, are checked as they are now).
+    pub(crate) async fn decide(
+        &self,
+        scope: &PolicyScope,
+        access: Access<'_>,
+        context: &CallContext,
+        approved: bool,
+    ) -> Result<Decision, ServiceError> {
         let all = self.cached_policies(&scope.app_id).await?;
         // The app's, the configuration's and the grant's policies, and the calling agent's.
         let agent = context.agent_id();
@@ -308,15 +427,28 @@ impl Vault {
             .collect();
         let evaluated: Vec<String> = policies.iter().map(|p| p.id.clone()).collect();
         let mut rate_limits = Vec::new();
+        let mut hold = None;
         for policy in &policies {
             let result = match serde_json::from_str::<PolicyRules>(&policy.rules) {
-                Ok(rules) => self.evaluate(&policy.id, &rules, scope, access, context).map(|()| rules.rate_limit),
+                Ok(rules) => self.evaluate(&policy.id, &rules, scope, access, context).map(|()| rules),
                 Err(_) => Err(deny(&policy.id, "unreadable")),
             };
             match result {
-                Ok(limit) => rate_limits.extend(limit.map(|l| (policy.id.as_str(), l))),
+                Ok(rules) => {
+                    rate_limits.extend(rules.rate_limit.map(|l| (policy.id.as_str(), l)));
+                    if let (None, Some(rule), Access::Proxy { method, path }) = (&hold, rules.require_approval, access)
+                        && !approved
+                        && rule.matches(method, path)
+                    {
+                        hold = Some(Hold { policy_id: policy.id.clone(), rule });
+                    }
+                }
                 Err(denied) => return Err(self.denied(scope, &access, denied, context)),
             }
+        }
+        // A held call spends no rate-limit token: its execution will.
+        if hold.is_some() {
+            return Ok(Decision { text: allowed_by(&evaluated), hold });
         }
         // Rate limits last, so a call another rule refuses spends no token.
         for (policy_id, limit) in rate_limits {
@@ -331,7 +463,7 @@ impl Vault {
                 return Err(self.denied(scope, &access, limited, context));
             }
         }
-        Ok(allowed_by(&evaluated))
+        Ok(Decision { text: allowed_by(&evaluated), hold: None })
     }
 
     fn denied(
@@ -377,6 +509,10 @@ impl Vault {
         let now = self.now();
         if rules.token_retrieval == Some(false) && matches!(access, Access::Token) {
             return Err(deny(id, "token_retrieval"));
+        }
+        // The raw token would let the caller make, unapproved, the calls this rule holds.
+        if rules.require_approval.is_some() && matches!(access, Access::Token) {
+            return Err(deny(id, "require_approval"));
         }
         if let (Some(methods), Access::Proxy { method, .. }) = (&rules.methods, access)
             && !methods.iter().any(|m| m == method)

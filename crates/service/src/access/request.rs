@@ -20,6 +20,8 @@ pub(crate) struct PolicyScope {
     pub end_user_id: Option<String>,
     pub provider: String,
     pub connected_at: i64,
+    /// The delegation an agent's call goes through, if any.
+    pub delegation_id: Option<String>,
 }
 
 impl PolicyScope {
@@ -31,6 +33,7 @@ impl PolicyScope {
             end_user_id: Some(grant.end_user_id.clone()),
             provider: grant.provider.clone(),
             connected_at: grant.connected_at,
+            delegation_id: None,
         }
     }
 
@@ -40,6 +43,7 @@ impl PolicyScope {
             "app" => true,
             "provider_config" => self.provider_config_id.as_deref() == Some(policy.target_id.as_str()),
             "grant" => policy.target_id == self.grant_id,
+            "delegation" => self.delegation_id.as_deref() == Some(policy.target_id.as_str()),
             _ => false,
         }
     }

@@ -18,6 +18,7 @@ use crate::ServiceError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Resource {
     Agents,
+    Approvals,
     App,
     Audit,
     Connect,
@@ -33,8 +34,9 @@ pub enum Resource {
 }
 
 impl Resource {
-    pub const ALL: [Resource; 13] = [
+    pub const ALL: [Resource; 14] = [
         Resource::Agents,
+        Resource::Approvals,
         Resource::App,
         Resource::Audit,
         Resource::Connect,
@@ -52,6 +54,7 @@ impl Resource {
     pub fn name(self) -> &'static str {
         match self {
             Resource::Agents => "agents",
+            Resource::Approvals => "approvals",
             Resource::App => "app",
             Resource::Audit => "audit",
             Resource::Connect => "connect",

@@ -15,9 +15,17 @@ use crate::outbound::standard_webhooks::{new_secret, sign};
 use crate::{IdKind, ServiceError, Timestamp, Vault};
 
 /// Every event type; `grant.refreshed` and `provider.event` are sent only when asked for.
-pub const EVENT_TYPES: &[&str] =
-    &["grant.connected", "grant.refreshed", "grant.needs_reauth", "grant.revoked", "provider.event"];
-const DEFAULT_EVENT_TYPES: &[&str] = &["grant.connected", "grant.needs_reauth", "grant.revoked"];
+pub const EVENT_TYPES: &[&str] = &[
+    "grant.connected",
+    "grant.refreshed",
+    "grant.needs_reauth",
+    "grant.revoked",
+    "provider.event",
+    "approval.requested",
+    "approval.decided",
+];
+const DEFAULT_EVENT_TYPES: &[&str] =
+    &["grant.connected", "grant.needs_reauth", "grant.revoked", "approval.requested", "approval.decided"];
 /// Delays before each retry; after the last one the delivery is given up (about 27 hours).
 const RETRY_DELAYS: &[u64] = &[5, 30, 120, 600, 1800, 3600, 7200, 14_400, 28_800, 43_200];
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -309,6 +309,7 @@ impl Vault {
                 end_user_id: record.end_user_id.clone(),
                 provider: "managed".into(),
                 connected_at: record.created_at,
+                delegation_id: None,
             },
         })
     }

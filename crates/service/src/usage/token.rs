@@ -41,7 +41,8 @@ impl Vault {
         // An agent sees only what is delegated to it: anything else does not exist for it.
         let delegation = self.delegation_for(context, &grant_id).await?;
         let grant = self.cached_grant(app_id, &grant_id).await.map_err(ServiceError::from_store("grant"))?;
-        let scope = crate::access::request::PolicyScope::of_grant(&grant);
+        let mut scope = crate::access::request::PolicyScope::of_grant(&grant);
+        scope.delegation_id = delegation.as_ref().map(|d| d.id.clone());
         let checked = match delegation.as_ref().map(crate::access::delegations::check_token_retrieval) {
             Some(Err(refused)) => Err(refused),
             _ => self.check_policies(&scope, crate::access::request::Access::Token, context).await,

@@ -20,6 +20,8 @@ pub enum IdKind {
     AuditEvent,
     Agent,
     Delegation,
+    Approval,
+    ApprovalLink,
 }
 
 impl IdKind {
@@ -40,6 +42,8 @@ impl IdKind {
             IdKind::AuditEvent => "aud",
             IdKind::Agent => "agt",
             IdKind::Delegation => "dlg",
+            IdKind::Approval => "apr",
+            IdKind::ApprovalLink => "apl",
         }
     }
 
@@ -60,6 +64,8 @@ impl IdKind {
             IdKind::AuditEvent => "audit event",
             IdKind::Agent => "agent",
             IdKind::Delegation => "delegation",
+            IdKind::Approval => "approval",
+            IdKind::ApprovalLink => "approval link",
         }
     }
 

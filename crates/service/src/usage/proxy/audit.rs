@@ -84,6 +84,14 @@ impl ProxyAudit {
         self.record.latency_ms = Some(self.started.elapsed().as_millis() as i64);
     }
 
+    /// The call was held for approval; nothing was sent.
+    pub(crate) fn held(mut self, approval_id: &str) {
+        self.record.outcome = "held".into();
+        self.record.detail = Some(format!("held for approval {approval_id}"));
+        self.record.latency_ms = Some(self.started.elapsed().as_millis() as i64);
+        self.write(None);
+    }
+
     /// The call stopped before a response was streamed back.
     pub(crate) fn failed(mut self, error: &ServiceError) {
         let (outcome, detail) = outcome_of(Some(error));

@@ -76,6 +76,18 @@ pub struct ProxyResponse {
     pub body: BodyStream,
 }
 
+/// What became of a proxied call: forwarded (the provider's answer), or held for approval.
+pub enum ProxyOutcome {
+    Forwarded(ProxyResponse),
+    Held(Box<crate::usage::approvals::ApprovalView>),
+}
+
+/// What [`Vault::forward`] got to.
+enum Forwarded {
+    Upstream(Upstream),
+    Held(crate::usage::approvals::ApprovalView),
+}
+
 /// The provider's answer before it is wrapped for the caller.
 struct Upstream {
     status: u16,
@@ -125,7 +137,7 @@ fn send_failure(error: &reqwest::Error, meter: &BodyMeter) -> ServiceError {
     }
 }
 
-fn content_length(headers: &HeaderMap) -> Option<u64> {
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
 }
 
@@ -172,13 +184,27 @@ pub(crate) fn upstream_url(base: &Url, raw_path: &str, query: Option<&str>) -> R
 impl Vault {
     /// Forwards one request to the grant's provider API with the credential injected. Every call
     /// is audited: an early stop at once, a streamed answer when its body ends or is dropped.
+    /// A call a `require_approval` rule matches is not forwarded: it is held, and the approval
+    /// to poll is returned instead.
     pub async fn proxy(
         &self,
         app_id: &str,
         grant_id: &str,
         request: ProxyRequest,
         context: &CallContext,
-    ) -> Result<ProxyResponse, ServiceError> {
+    ) -> Result<ProxyOutcome, ServiceError> {
+        self.proxy_call(app_id, grant_id, request, context, None).await
+    }
+
+    /// [`Vault::proxy`]; `approved` names the approval whose held call this is (its execution).
+    pub(crate) async fn proxy_call(
+        &self,
+        app_id: &str,
+        grant_id: &str,
+        request: ProxyRequest,
+        context: &CallContext,
+        approved: Option<&str>,
+    ) -> Result<ProxyOutcome, ServiceError> {
         let meter = Arc::new(BodyMeter::default());
         let mut audit = ProxyAudit::start(
             self.audit_sink(),
@@ -192,8 +218,12 @@ impl Vault {
         .await?;
         let method = request.method.clone();
         let started = std::time::Instant::now();
-        match self.forward(app_id, grant_id, request, context, &mut audit, &meter).await {
-            Ok(upstream) => {
+        match self.forward(app_id, grant_id, request, context, &mut audit, &meter, approved).await {
+            Ok(Forwarded::Held(approval)) => {
+                audit.held(&approval.id);
+                Ok(ProxyOutcome::Held(Box::new(approval)))
+            }
+            Ok(Forwarded::Upstream(upstream)) => {
                 let added = started.elapsed().saturating_sub(upstream.at_provider);
                 self.metrics.proxy_call(audit.provider(), Some(upstream.status), Some(added));
                 let expects_body = method != Method::HEAD && !matches!(upstream.status, 100..=199 | 204 | 304);
@@ -206,7 +236,11 @@ impl Vault {
                     expects_body,
                     content_length(&upstream.headers),
                 );
-                Ok(ProxyResponse { status: upstream.status, headers: upstream.headers, body: Box::pin(body) })
+                Ok(ProxyOutcome::Forwarded(ProxyResponse {
+                    status: upstream.status,
+                    headers: upstream.headers,
+                    body: Box::pin(body),
+                }))
             }
             Err(error) => {
                 self.metrics.proxy_call(audit.provider(), audit.upstream_status(), None);
@@ -224,7 +258,8 @@ impl Vault {
         context: &CallContext,
         audit: &mut ProxyAudit,
         meter: &Arc<BodyMeter>,
-    ) -> Result<Upstream, ServiceError> {
+        approved: Option<&str>,
+    ) -> Result<Forwarded, ServiceError> {
         let grant_id = IdKind::Grant.parse(grant_id)?;
         // An agent reaches only what is delegated to it: anything else is 404, like an unknown id.
         let delegation = self.delegation_for(context, &grant_id).await?;
@@ -239,10 +274,26 @@ impl Vault {
             crate::access::delegations::check_delegated_call(delegation, request.method.as_str(), &request.path)?;
         }
         let access = Access::Proxy { method: request.method.as_str(), path: &request.path };
-        let decision = self.check_policies(&subject.scope(), access, context).await?;
-        audit.allowed(crate::usage::token::with_delegation(decision, delegation.as_ref()));
+        let mut scope = subject.scope();
+        scope.delegation_id = delegation.as_ref().map(|d| d.id.clone());
+        let decision = self.decide(&scope, access, context, approved.is_some()).await?;
+        let mut text = crate::usage::token::with_delegation(decision.text, delegation.as_ref());
+        if let Some(approval_id) = approved {
+            text = format!("{text}; approved in {approval_id}");
+        }
+        audit.allowed(text);
         // No credential is used while the audit log cannot record its use.
         self.audit_sink().ensure_writable()?;
+        if let Some(hold) = decision.hold {
+            let held = crate::usage::approvals::hold::HeldSubject {
+                grant_id: id,
+                provider,
+                end_user_id,
+                base_url: requested_base.clone(),
+            };
+            let view = self.hold_for_approval(app_id, held, hold, request, meter, context).await?;
+            return Ok(Forwarded::Held(view));
+        }
 
         let limits = &self.config.proxy_limits;
         let declared = content_length(&request.headers);
@@ -324,7 +375,7 @@ impl Vault {
             }
             let headers = response_headers(response.headers());
             let body = Box::pin(response.bytes_stream().map_err(std::io::Error::other));
-            return Ok(Upstream { status: status.as_u16(), headers, body, at_provider });
+            return Ok(Forwarded::Upstream(Upstream { status: status.as_u16(), headers, body, at_provider }));
         }
     }
 
