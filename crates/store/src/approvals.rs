@@ -83,7 +83,7 @@ impl ApprovalRecord {
 /// Which approvals a listing returns.
 #[derive(Debug, Default, Clone)]
 pub struct ApprovalFilter<'a> {
-    /// `pending` and `expired` are judged at `now` (a pending approval past its expiry is expired).
+    /// `pending`, `approved` and `expired` are judged at `now` (past its expiry, either is expired).
     pub status: Option<&'a str>,
     /// Only the approvals this agent asked for.
     pub agent_id: Option<&'a str>,
@@ -210,11 +210,12 @@ impl Store {
         before: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ApprovalRecord>, StoreError> {
-        // `pending` past its expiry is `expired`, whether or not the sweeper has written it yet.
+        // Past its expiry, `pending` or `approved` is `expired`, whether or not the sweeper wrote it yet.
         let status = match filter.status {
             None => "",
             Some("pending") => " AND status = 'pending' AND expires_at > $6",
-            Some("expired") => " AND (status = 'expired' OR (status = 'pending' AND expires_at <= $6))",
+            Some("approved") => " AND status = 'approved' AND expires_at > $6",
+            Some("expired") => " AND (status = 'expired' OR (status IN ('pending', 'approved') AND expires_at <= $6))",
             Some(_) => " AND status = $7",
         };
         self.retrying(|| async move {

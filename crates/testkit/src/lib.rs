@@ -99,6 +99,16 @@ impl TestDatabase {
         let _ = conn.close().await;
     }
 
+    /// The first column of every row `sql` returns, as bytes: to look at what is really stored.
+    pub async fn column_bytes(&self, sql: &str) -> Vec<Vec<u8>> {
+        use sqlx::Row;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self.url).await.expect("test connection");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).fetch_all(&mut conn).await.expect("query runs");
+        let _ = conn.close().await;
+        rows.iter().filter_map(|row| row.try_get::<Option<Vec<u8>>, _>(0).ok().flatten()).collect()
+    }
+
     /// A directory that lives as long as the database (SQLite only; for data-dir based tests).
     pub fn dir(&self) -> Option<PathBuf> {
         self.dir.as_ref().map(|d| d.path().to_owned())

@@ -12,6 +12,7 @@ mod webhooks;
 
 mod admin_tokens;
 mod agents;
+mod approvals;
 mod audit;
 mod cli;
 mod connect;

@@ -281,7 +281,10 @@ async fn webhook_endpoint_inputs_are_validated_and_isolated(env: ConnectEnv) {
     }
     let (_, endpoint) =
         env.api(Method::POST, "/v1/webhook-endpoints", Some(json!({ "url": "https://example.com/hook" }))).await;
-    assert_eq!(endpoint["events"], json!(["grant.connected", "grant.needs_reauth", "grant.revoked"]));
+    assert_eq!(
+        endpoint["events"],
+        json!(["grant.connected", "grant.needs_reauth", "grant.revoked", "approval.requested", "approval.decided"])
+    );
     let id = endpoint["id"].as_str().unwrap();
     let (_, other) = env.vault.new_app("other").await;
     let (status, _) = env.vault.call(Method::DELETE, &format!("/v1/webhook-endpoints/{id}"), Some(&other), None).await;
