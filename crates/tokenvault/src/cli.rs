@@ -155,6 +155,60 @@ pub enum Command {
     /// Delegations of grants to agents (API key).
     #[command(subcommand)]
     Delegations(DelegationsCommand),
+    /// Approvals of proxied calls held by a `require_approval` policy rule (API key).
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// The app's approvals, newest first (an agent key: its own).
+    List {
+        /// `pending`, `approved`, `denied`, `expired`, `executing`, `executed` or `failed`.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        grant_id: Option<String>,
+        /// The `next_cursor` of the previous page.
+        #[arg(long)]
+        before: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// One approval; `--wait` waits up to that many seconds (at most 30) while it is pending.
+    Get {
+        id: String,
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<u64>,
+    },
+    /// Approve a held call (as this key; never the key or agent that asked).
+    Approve {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+        /// Record the end user's decision (the app authenticated them) instead of the key's own.
+        #[arg(long)]
+        for_end_user: bool,
+    },
+    /// Deny a held call.
+    Deny {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+        #[arg(long)]
+        for_end_user: bool,
+    },
+    /// A one-use page link on which the end user (or an operator) approves or denies.
+    Link {
+        id: String,
+        /// `end_user` (default) or `operator`.
+        #[arg(long)]
+        approver: Option<String>,
+    },
+    /// Execute an approved call (the caller that asked, once); prints the provider's answer.
+    Execute { id: String },
+    /// Print the kept answer of an executed call (once).
+    Result { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -613,10 +667,10 @@ pub enum InstallsCommand {
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct PolicyArgs {
-    /// What the policy applies to: `app`, `provider_config` or `grant`.
+    /// What the policy applies to: `app`, `provider_config`, `grant`, `agent` or `delegation`.
     #[arg(long, value_name = "TYPE")]
     pub target: Option<String>,
-    /// The provider configuration or grant id (not for `app`).
+    /// The provider configuration, grant, agent or delegation id (not for `app`).
     #[arg(long, value_name = "ID")]
     pub target_id: Option<String>,
     /// An allowed HTTP method for proxied calls (repeatable).
@@ -643,6 +697,24 @@ pub struct PolicyArgs {
     /// A declared actor id allowed (repeatable).
     #[arg(long = "allow-actor-id", value_name = "ID")]
     pub actor_ids: Vec<String>,
+    /// Hold matching proxied calls for approval (`require_approval`) instead of forwarding them.
+    #[arg(long)]
+    pub require_approval: bool,
+    /// A method that needs approval (repeatable; none: every method). Implies --require-approval.
+    #[arg(long = "approval-method", value_name = "METHOD")]
+    pub approval_methods: Vec<String>,
+    /// A path pattern that needs approval (repeatable; none: every path). Implies --require-approval.
+    #[arg(long = "approval-path", value_name = "PATTERN")]
+    pub approval_paths: Vec<String>,
+    /// Who approves: `operators` (default), `end_user`, `either` or `both`.
+    #[arg(long, value_name = "WHO")]
+    pub approvers: Option<String>,
+    /// Distinct approvals needed (1-10).
+    #[arg(long, value_name = "N")]
+    pub required_approvals: Option<u32>,
+    /// Seconds to decide, and then to execute (60-86400, default 900).
+    #[arg(long, value_name = "SECONDS")]
+    pub approval_expires_in: Option<u64>,
     // Time windows and anything else: the whole body, e.g.
     // `{"target_type":"app","rules":{"time_windows":[{"start":"08:00","end":"18:00"}]}}`.
     #[command(flatten)]

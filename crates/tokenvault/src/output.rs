@@ -200,6 +200,15 @@ pub const GRANT_COLUMNS: &[Column] = &[
     ("STATUS", "status"),
     ("EXPIRES_AT", "expires_at"),
 ];
+pub const APPROVAL_COLUMNS: &[Column] = &[
+    ("ID", "id"),
+    ("STATUS", "status"),
+    ("GRANT_ID", "grant_id"),
+    ("METHOD", "request.method"),
+    ("PATH", "request.path"),
+    ("AGENT", "requested_by.agent_id"),
+    ("EXPIRES_AT", "expires_at"),
+];
 pub const POLICY_COLUMNS: &[Column] =
     &[("ID", "id"), ("TARGET", "target_type"), ("TARGET_ID", "target_id"), ("RULES", "rules")];
 pub const SECRET_COLUMNS: &[Column] = &[

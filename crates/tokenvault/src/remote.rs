@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::cli::{
     AdminTokensCommand, AgentsCommand, ApiKeysCommand, AppsCommand, AuditCommand, AuditFilters, BodyArgs, Command,
-    ConnectSessionsCommand, DelegationsCommand, GrantsCommand, InstallsCommand, KeyArgs, KeysCommand, PageArgs,
+    ApprovalsCommand, ConnectSessionsCommand, DelegationsCommand, GrantsCommand, InstallsCommand, KeyArgs, KeysCommand, PageArgs,
     PoliciesCommand, PolicyArgs, ProviderConfigArgs, ProviderConfigsCommand, ProvidersCommand, SecretArgs,
     SecretsCommand, WebhooksCommand,
 };
@@ -46,6 +46,7 @@ pub async fn run(client: &ApiClient, command: Command) -> anyhow::Result<Outcome
         Command::Policies(command) => policies(client, command, &mut stdin).await,
         Command::Agents(command) => agents(client, command).await,
         Command::Delegations(command) => delegations(client, command).await,
+        Command::Approvals(command) => approvals(client, command).await,
         Command::Secrets(command) => secrets(client, command, &mut stdin).await,
         Command::Webhooks(command) => webhooks(client, command).await,
         Command::Audit(command) => audit(client, command).await,
@@ -234,6 +235,63 @@ async fn delegations(client: &ApiClient, command: DelegationsCommand) -> anyhow:
     }
 }
 
+async fn approvals(client: &ApiClient, command: ApprovalsCommand) -> anyhow::Result<Outcome> {
+    let at = |id: &str, tail: &str| -> anyhow::Result<String> { Ok(format!("/v1/approvals/{}{tail}", segment(id)?)) };
+    let decision = |comment: Option<String>, for_end_user: bool| {
+        let mut body = Map::new();
+        set(&mut body, "comment", comment);
+        if for_end_user {
+            body.insert("on_behalf_of".into(), "end_user".into());
+        }
+        Value::Object(body)
+    };
+    match command {
+        ApprovalsCommand::List { status, grant_id, before, limit } => {
+            let call = Call::get(Auth::App, "/v1/approvals")
+                .query("status", status)
+                .query("grant_id", grant_id)
+                .query("before", before)
+                .query("limit", limit);
+            page(client, call, output::APPROVAL_COLUMNS).await
+        }
+        ApprovalsCommand::Get { id, wait } => record(client, Call::get(Auth::App, at(&id, "")?).query("wait", wait)).await,
+        ApprovalsCommand::Approve { id, comment, for_end_user } => {
+            let call = Call::new(Auth::App, Method::POST, at(&id, "/approve")?).body(decision(comment, for_end_user));
+            record(client, call).await
+        }
+        ApprovalsCommand::Deny { id, comment, for_end_user } => {
+            let call = Call::new(Auth::App, Method::POST, at(&id, "/deny")?).body(decision(comment, for_end_user));
+            record(client, call).await
+        }
+        ApprovalsCommand::Link { id, approver } => {
+            let mut body = Map::new();
+            set(&mut body, "approver", approver);
+            let link = client.json(Call::new(Auth::App, Method::POST, at(&id, "/links")?).body(Value::Object(body))).await?;
+            let note = format!("a one-use approval link for the {}; it is shown only once:", output::cell(&link["approver"]));
+            Ok(Outcome::Secret { value: link, field: "url", note })
+        }
+        ApprovalsCommand::Execute { id } => answer(client, Call::new(Auth::App, Method::POST, at(&id, "/execute")?)).await,
+        ApprovalsCommand::Result { id } => answer(client, Call::get(Auth::App, at(&id, "/result")?)).await,
+    }
+}
+
+/// A provider's answer relayed by the vault: its status on stderr, its body as is on stdout.
+async fn answer(client: &ApiClient, call: Call<'_>) -> anyhow::Result<Outcome> {
+    use std::io::Write;
+    let response = client.send(call).await?;
+    eprintln!("provider answered {}", response.status().as_u16());
+    let body = response.bytes().await.map_err(|err| {
+        crate::client::Failure::Unavailable(format!("the answer was cut off: {}", err.without_url()))
+    })?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&body)?;
+    if !body.ends_with(b"\n") && !body.is_empty() {
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(Outcome::Written)
+}
+
 /// The answer of minting an API key, as the API and the direct mode both give it.
 pub fn minted_api_key(minted: Value) -> Outcome {
     let note = format!(
@@ -397,7 +455,7 @@ fn policy_body(args: PolicyArgs, stdin: &mut Stdin) -> anyhow::Result<Value> {
     set(&mut body, "target_type", args.target);
     set(&mut body, "target_id", args.target_id);
     if !body.contains_key("target_type") {
-        bail!("--target is required: app, provider_config or grant");
+        bail!("--target is required: app, provider_config, grant, agent or delegation");
     }
     let rules = body.entry("rules").or_insert_with(|| json!({}));
     let rules = rules.as_object_mut().context("`rules` in the body must be an object")?;
@@ -407,6 +465,21 @@ fn policy_body(args: PolicyArgs, stdin: &mut Stdin) -> anyhow::Result<Value> {
     set_list(rules, "actor_types", args.actor_types);
     set_list(rules, "actor_ids", args.actor_ids);
     set(rules, "max_grant_age_days", args.max_grant_age_days);
+    let approval_wanted = args.require_approval
+        || !args.approval_methods.is_empty()
+        || !args.approval_paths.is_empty()
+        || args.approvers.is_some()
+        || args.required_approvals.is_some()
+        || args.approval_expires_in.is_some();
+    if approval_wanted {
+        let mut rule = Map::new();
+        set_list(&mut rule, "methods", args.approval_methods);
+        set_list(&mut rule, "paths", args.approval_paths);
+        set(&mut rule, "approvers", args.approvers);
+        set(&mut rule, "required_approvals", args.required_approvals);
+        set(&mut rule, "expires_in", args.approval_expires_in);
+        rules.insert("require_approval".into(), Value::Object(rule));
+    }
     if args.no_token_retrieval {
         rules.insert("token_retrieval".into(), false.into());
     }

@@ -21,6 +21,7 @@ connect_tests!(
     errors_are_one_line_with_distinct_exit_codes_and_completions_are_printed,
     the_app_commands_cover_connect_grants_policies_secrets_webhooks_and_audit,
     the_key_agent_and_delegation_commands_work,
+    the_approval_commands_hold_decide_and_execute,
 );
 
 struct Output {
@@ -605,4 +606,67 @@ async fn the_key_agent_and_delegation_commands_work(env: ConnectEnv) {
 
     cli.ok(&["agents", "revoke", &agent_id]).await;
     assert_eq!(get(agent_key, proxied).await, StatusCode::UNAUTHORIZED);
+}
+
+/// approvals (list, get, link, approve, deny, execute, result) and the `--approval-*` policy
+/// flags from the command line, checked against the fake provider.
+async fn the_approval_commands_hold_decide_and_execute(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let mut cli = Cli::new();
+    cli.never_shown = vec![env.key.clone(), ADMIN_TOKEN.to_owned()];
+    cli.ok(&["login", "--url", &env.vault.base, "--api-key", &env.key]).await;
+    let policy = cli
+        .json(&["policies", "create", "--target", "app", "--approval-method", "DELETE", "--approval-path", "/v2/meetings/*"])
+        .await;
+    assert_eq!(policy["rules"]["require_approval"]["methods"], serde_json::json!(["DELETE"]), "{policy}");
+    let agent_id = cli.json(&["agents", "create", "assistant"]).await["id"].as_str().unwrap().to_owned();
+    let agent_key = cli.ok(&["agents", "key", &agent_id]).await.trim().to_owned();
+    cli.never_shown.push(agent_key.clone());
+    cli.json(&["delegations", "create", &agent_id, &grant_id]).await;
+    let as_agent = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (cli, url, key) = (&cli, env.vault.base.clone(), agent_key.clone());
+        async move {
+            let args: Vec<&str> = ["--url", url.as_str()].into_iter().chain(args.iter().map(String::as_str)).collect();
+            cli.run_with(&args, None, &[("TOKENVAULT_API_KEY", key.as_str())]).await
+        }
+    };
+    let hold = |meeting: &'static str| {
+        let (vault, key, grant_id) = (&env.vault, agent_key.clone(), grant_id.clone());
+        async move {
+            let url = vault.url(&format!("/v1/proxy/{grant_id}/v2/meetings/{meeting}"));
+            let held: Value = vault.http.delete(url).bearer_auth(key).send().await.unwrap().json().await.unwrap();
+            held["approval_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let first = hold("85746065").await;
+    let table = cli.ok(&["approvals", "list", "--status", "pending"]).await;
+    assert!(table.lines().next().unwrap().starts_with("ID") && table.contains(&first) && table.contains("DELETE"), "{table}");
+    assert_eq!(cli.json(&["approvals", "get", &first, "--wait", "0"]).await["status"], "pending");
+    // The default approvers are the operators: no end-user link for this one, an operator's.
+    let refused = cli.run(&["approvals", "link", &first]).await;
+    assert!(refused.code != 0 && refused.stderr.contains("approver_not_allowed"), "{}", refused.stderr);
+    let link = cli.ok(&["approvals", "link", &first, "--approver", "operator"]).await.trim().to_owned();
+    assert!(link.contains("/approve/"), "{link}");
+    assert_eq!(env.vault.http.get(&link).send().await.unwrap().status(), StatusCode::OK);
+    let decided = cli.json(&["approvals", "approve", &first, "--comment", "go"]).await;
+    assert_eq!(decided["status"], "approved", "{decided}");
+    // The agent executes it; the provider's answer is printed.
+    let executed = as_agent(&["approvals", "execute", &first]).await;
+    assert_eq!(executed.code, 0, "{}", executed.stderr);
+    assert!(executed.stderr.contains("provider answered 204"), "{}", executed.stderr);
+    let again = as_agent(&["approvals", "execute", &first]).await;
+    assert_ne!(again.code, 0);
+    assert!(again.stderr.contains("already_executed"), "{}", again.stderr);
+    let result = as_agent(&["approvals", "result", &first]).await;
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    // Denied: not on the end user's behalf (the rule wants operators).
+    let second = hold("85746066").await;
+    let refused = cli.run(&["approvals", "deny", &second, "--for-end-user"]).await;
+    assert!(refused.code != 0 && refused.stderr.contains("approver_not_allowed"), "{}", refused.stderr);
+    let denied = cli.json(&["approvals", "deny", &second, "--comment", "no"]).await;
+    assert_eq!(denied["status"], "denied", "{denied}");
+    let refused = as_agent(&["approvals", "execute", &second]).await;
+    assert!(refused.code != 0 && refused.stderr.contains("approval_denied"), "{}", refused.stderr);
 }
