@@ -12,7 +12,7 @@ use tokenvault_crypto::SealContext;
 use tokenvault_store::ApprovalRecord;
 
 use crate::access::policies::Hold;
-use crate::usage::approvals::ApprovalView;
+use crate::usage::approvals::{ApprovalView, HeldSubject};
 use crate::usage::proxy::ProxyRequest;
 use crate::usage::proxy::body::{OutgoingBody, metered_request};
 use crate::usage::proxy::meter::BodyMeter;
@@ -42,14 +42,6 @@ fn body_too_large() -> ServiceError {
         code: "approval_body_too_large",
         message: format!("a call that needs approval may carry at most {HELD_BODY_LIMIT} bytes of body"),
     }
-}
-
-/// Who the held call is for, as the proxy resolved it.
-pub(crate) struct HeldSubject<'a> {
-    pub grant_id: &'a str,
-    pub provider: &'a str,
-    pub end_user_id: Option<&'a str>,
-    pub base_url: Option<String>,
 }
 
 impl Vault {

@@ -95,6 +95,14 @@ pub struct ApprovalView {
     pub approval_url: String,
 }
 
+/// Who a held call is for, as the proxy resolved it.
+pub(crate) struct HeldSubject<'a> {
+    pub grant_id: &'a str,
+    pub provider: &'a str,
+    pub end_user_id: Option<&'a str>,
+    pub base_url: Option<String>,
+}
+
 /// Listing filters.
 #[derive(Debug, Default, Clone)]
 pub struct ApprovalListQuery {

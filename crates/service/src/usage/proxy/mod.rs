@@ -285,7 +285,7 @@ impl Vault {
         // No credential is used while the audit log cannot record its use.
         self.audit_sink().ensure_writable()?;
         if let Some(hold) = decision.hold {
-            let held = crate::usage::approvals::hold::HeldSubject {
+            let held = crate::usage::approvals::HeldSubject {
                 grant_id: id,
                 provider,
                 end_user_id,
