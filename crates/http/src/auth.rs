@@ -26,7 +26,7 @@ pub(crate) struct AdminCaller {
     pub identity: AdminIdentity,
 }
 
-fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+pub(crate) fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
         ApiError::new(StatusCode::UNAUTHORIZED, "missing_credentials", "send `Authorization: Bearer <key>`")
     })?;

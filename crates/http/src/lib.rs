@@ -12,6 +12,7 @@ mod error;
 mod error_shape;
 mod json;
 mod log_redaction;
+mod mcp;
 mod metrics;
 mod openapi;
 mod pages;

@@ -105,6 +105,10 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         .route("/v1/proxy/{grant_id}/{*path}", any(proxy::proxy))
         .route("/v1/proxy/{grant_id}", any(proxy::proxy))
         .with_state(vault.clone());
+    // MCP for AI agents: the key is checked on every request, before the MCP layer reads it.
+    let mcp = Router::new()
+        .nest_service("/mcp", crate::mcp::service(vault.clone()))
+        .layer(axum::middleware::from_fn_with_state(vault.clone(), crate::mcp::authenticate));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -121,6 +125,7 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         .with_state(vault)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, options.request_timeout))
         .merge(proxy_api)
+        .merge(mcp)
         .route_layer(axum::middleware::from_fn_with_state(counted, crate::metrics::record))
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .layer(CatchPanicLayer::new())

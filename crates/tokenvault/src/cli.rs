@@ -175,7 +175,7 @@ pub enum ApprovalsCommand {
         #[arg(long)]
         limit: Option<u32>,
     },
-    /// One approval; `--wait` waits up to that many seconds (at most 30) while it is pending.
+    /// One approval; `--wait` waits up to that many seconds (at most 25) while it is pending.
     Get {
         id: String,
         #[arg(long, value_name = "SECONDS")]

@@ -120,7 +120,7 @@ async fn an_approved_call_is_executed_exactly_once_and_its_answer_fetched_once(e
     // A long poll started now answers when the operator approves.
     let waiter = {
         let http = env.vault.http.clone();
-        let url = env.vault.url(&format!("{approval}?wait=30"));
+        let url = env.vault.url(&format!("{approval}?wait=25"));
         let key = agent_key.clone();
         tokio::spawn(async move {
             let response = http.get(url).bearer_auth(key).send().await.unwrap();
@@ -191,9 +191,9 @@ async fn a_denied_call_is_never_sent(env: ConnectEnv) {
     assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "approval_not_executed"), "{body}");
     assert_eq!(upstream_calls(&env, "DELETE", "/v2/meetings"), 0);
     // A long poll on a decided approval answers at once.
-    let (status, seen) = call(&env, &agent_key, Method::GET, &format!("{approval}?wait=30"), None).await;
+    let (status, seen) = call(&env, &agent_key, Method::GET, &format!("{approval}?wait=25"), None).await;
     assert_eq!((status, seen["status"].as_str()), (StatusCode::OK, Some("denied")));
-    let (status, body) = call(&env, &agent_key, Method::GET, &format!("{approval}?wait=31"), None).await;
+    let (status, body) = call(&env, &agent_key, Method::GET, &format!("{approval}?wait=26"), None).await;
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_wait"));
 }
 

@@ -24,6 +24,7 @@ mod keys;
 mod lifecycle;
 mod log_capture;
 mod managed_secrets;
+mod mcp;
 mod metrics;
 mod multiprocess;
 mod openapi_conformance;

@@ -17,8 +17,8 @@ use crate::access::policies::ApprovalRule;
 use crate::access::scopes::{Level, Required, Resource, Scope};
 use crate::{CallContext, IdKind, PageSize, ServiceError, Timestamp, Vault};
 
-/// Longest `wait` of a long poll.
-pub const MAX_WAIT_SECONDS: u64 = 30;
+/// Longest `wait` of a long poll: within the HTTP layer's 30-second request timeout.
+pub const MAX_WAIT_SECONDS: u64 = 25;
 /// How long an executed call's answer is kept for the caller to fetch.
 pub(crate) const RESULT_KEPT_MS: i64 = 15 * 60 * 1000;
 /// An execution still unfinished this long after it started died with its instance.
