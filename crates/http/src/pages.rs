@@ -85,9 +85,9 @@ fn approval_headers(mut response: Response) -> Response {
     response
 }
 
-fn held_call(approval: &tokenvault_service::ApprovalView) -> String {
+fn held_call(approval: &tokenvault_service::ApprovalView, query: Option<&str>) -> String {
     let call = &approval.request;
-    let target = match &call.query {
+    let target = match query.or(call.query.as_deref()) {
         Some(query) => format!("{}?{}", call.path, query),
         None => call.path.clone(),
     };
@@ -137,13 +137,13 @@ pub(crate) fn approval_page(token: &str, linked: &tokenvault_service::LinkedAppr
     let html = format!(
         "<h1>A call waits for your approval</h1><p>An app asks to make this call with your connected account; \
          it is sent only if {who} approve.</p>{}{body}{form}",
-        held_call(approval)
+        held_call(approval, linked.query.as_deref())
     );
     approval_headers(page(StatusCode::OK, "Approve a call", &html))
 }
 
 pub(crate) fn approval_decided(approval: &tokenvault_service::ApprovalView) -> Response {
-    let html = format!("<h1>Thank you</h1><p>Your decision is recorded.</p>{}", held_call(approval));
+    let html = format!("<h1>Thank you</h1><p>Your decision is recorded.</p>{}", held_call(approval, None));
     approval_headers(page(StatusCode::OK, "Decision recorded", &html))
 }
 

@@ -108,7 +108,7 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
     // MCP for AI agents: the key is checked on every request, before the MCP layer reads it.
     let mcp = Router::new()
         .nest_service("/mcp", crate::mcp::service(vault.clone()))
-        .layer(axum::middleware::from_fn_with_state(vault.clone(), crate::mcp::authenticate));
+        .route_layer(axum::middleware::from_fn_with_state(vault.clone(), crate::mcp::authenticate));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -304,6 +304,7 @@ async fn a_restart_between_approval_and_execution_loses_nothing(env: ConnectEnv)
             .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{held}");
     let id = held["approval_id"].as_str().unwrap().to_owned();
+    assert_eq!(held["request"]["query"], "x=", "query values are sealed, not shown");
     let approval = format!("/v1/approvals/{id}");
     assert_eq!(env.api(Method::POST, &format!("{approval}/approve"), None).await.0, StatusCode::OK);
     assert_eq!(upstream_calls(&env, "POST", "/v2/echo"), 0);

@@ -52,6 +52,8 @@ pub struct LinkedApproval {
     pub approver: String,
     /// The held call's body as text, when it is UTF-8 (up to 4 KiB), for the approver to read.
     pub body_preview: Option<String>,
+    /// The held call's query as it will be sent.
+    pub query: Option<String>,
 }
 
 /// Who decides, as counted: each identity counts once.
@@ -267,19 +269,19 @@ impl Vault {
     /// What an approval link shows.
     pub async fn approval_by_link(&self, token: &str) -> Result<LinkedApproval, ServiceError> {
         let (link, record) = self.open_link(token).await?;
-        let body_preview = match self.open_held_request(&record).await {
+        let (body_preview, query) = match self.open_held_request(&record).await {
             Ok(held) => {
-                use base64::Engine;
-                base64::engine::general_purpose::STANDARD
+                let body = base64::engine::general_purpose::STANDARD
                     .decode(held.body)
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
                     .filter(|b| !b.is_empty())
-                    .map(|b| b.chars().take(4096).collect())
+                    .map(|b| b.chars().take(4096).collect());
+                (body, held.query)
             }
-            Err(_) => None,
+            Err(_) => (None, None),
         };
-        Ok(LinkedApproval { approval: self.approval_view(&record)?, approver: link.approver, body_preview })
+        Ok(LinkedApproval { approval: self.approval_view(&record)?, approver: link.approver, body_preview, query })
     }
 
     /// Decides through a link, which is spent by it.

@@ -155,7 +155,7 @@ impl Vault {
         let request = ProxyRequest {
             method,
             path: record.path.clone(),
-            query: record.query.clone(),
+            query: held.query.clone(),
             headers,
             body: Box::pin(futures_util::stream::once(async move { Ok(body) })),
         };

@@ -28,6 +28,9 @@ pub(crate) struct HeldRequest {
     pub headers: Vec<(String, String)>,
     /// Base64.
     pub body: String,
+    /// The query as sent (the approval's own `query` shows parameter names only).
+    #[serde(default)]
+    pub query: Option<String>,
     /// The `x-tokenvault-base-url` the call asked for, if any.
     pub base_url: Option<String>,
 }
@@ -42,6 +45,12 @@ fn body_too_large() -> ServiceError {
         code: "approval_body_too_large",
         message: format!("a call that needs approval may carry at most {HELD_BODY_LIMIT} bytes of body"),
     }
+}
+
+/// `a=1&b=2` as `a=&b=`: values may be secret, and are sealed with the request.
+fn query_names(query: Option<&str>) -> Option<String> {
+    let names: Vec<String> = url::form_urlencoded::parse(query?.as_bytes()).map(|(k, _)| format!("{k}=")).collect();
+    (!names.is_empty()).then(|| names.join("&"))
 }
 
 impl Vault {
@@ -70,7 +79,8 @@ impl Vault {
             .iter()
             .map(|(name, value)| (name.as_str().to_owned(), STANDARD.encode(value.as_bytes())))
             .collect();
-        let held = HeldRequest { headers, body: STANDARD.encode(&body), base_url: subject.base_url };
+        let query = request.query.clone().filter(|q| !q.is_empty());
+        let held = HeldRequest { headers, body: STANDARD.encode(&body), query: query.clone(), base_url: subject.base_url };
         let id = IdKind::Approval.generate();
         let plain = serde_json::to_vec(&held).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let sealed = self.keys.seal(&seal_context(&id, "request"), &plain).await?;
@@ -89,7 +99,7 @@ impl Vault {
             actor_reason: context.actor.reason.clone(),
             method: request.method.as_str().to_owned(),
             path: if request.path.starts_with('/') { request.path.clone() } else { format!("/{}", request.path) },
-            query: request.query.clone().filter(|q| !q.is_empty()),
+            query: query_names(query.as_deref()),
             request: Some(sealed),
             body_bytes: body.len() as i64,
             policy_id: hold.policy_id.clone(),

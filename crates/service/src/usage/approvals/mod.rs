@@ -61,6 +61,7 @@ pub struct ApprovalRequester {
 pub struct HeldCallView {
     pub method: String,
     pub path: String,
+    /// The query's parameter names (`a=&b=`); the values are sealed with the request.
     pub query: Option<String>,
     pub body_bytes: i64,
 }
