@@ -148,13 +148,20 @@ pub(crate) fn approval_decided(approval: &tokenvault_service::ApprovalView) -> R
 }
 
 pub(crate) fn approval_error(error: tokenvault_service::ServiceError) -> Response {
+    refusal("This approval link cannot be used", error)
+}
+
+/// An error page for a browser form: the heading, the error's message and its code (also in the
+/// `x-tokenvault-error` header); never framed.
+pub(crate) fn refusal(heading: &str, error: tokenvault_service::ServiceError) -> Response {
     let api = crate::ApiError::from(error);
     let body = format!(
-        "<h1>This approval link cannot be used</h1><p>{}</p><p>Error code: <code id=\"error-code\">{}</code></p>",
+        "<h1>{}</h1><p>{}</p><p>Error code: <code id=\"error-code\">{}</code></p>",
+        escape(heading),
         escape(&api.message),
         escape(api.code)
     );
-    let mut response = approval_headers(page(api.status, "Approval", &body));
+    let mut response = approval_headers(page(api.status, heading, &body));
     if let Ok(code) = HeaderValue::from_str(api.code) {
         response.headers_mut().insert("x-tokenvault-error", code);
     }

@@ -17,7 +17,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::HeadLimits;
-use crate::routes::{admin, agents, app, approvals, connect, health, proxy, use_api, webhooks};
+use crate::routes::{admin, agents, app, approvals, connect, health, portal, proxy, use_api, webhooks};
 
 /// Limits of the HTTP edge.
 #[derive(Debug, Clone)]
@@ -54,6 +54,7 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         .route("/apps/{app_id}/api-keys/{key_id}/rotate", post(admin::rotate_api_key))
         .route("/admin-tokens", get(admin::list_admin_tokens).post(admin::mint_admin_token))
         .route("/admin-tokens/{id}", delete(admin::revoke_admin_token))
+        .route("/operators", get(admin::list_operators).post(admin::create_operator))
         .route("/keys", get(admin::key_status));
     let app_api = Router::new()
         .route("/app", get(app::current_app).patch(app::update_app))
@@ -118,6 +119,11 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         .nest("/v1", app_api)
         .route("/connect/{token}", get(connect::start))
         .route("/approve/{token}", get(approvals::link_page).post(approvals::link_decide))
+        .route("/portal", get(portal::overview))
+        .route("/portal/sign-in", get(portal::sign_in_page).post(portal::sign_in))
+        .route("/portal/sign-out", post(portal::sign_out))
+        .route("/portal/sign-out-everywhere", post(portal::sign_out_everywhere))
+        .route("/portal/static/portal.css", get(portal::stylesheet))
         .route("/connect/install/{config_id}", get(connect::install))
         .route("/connect/callback/{config_id}", get(connect::callback))
         .route("/webhooks/zoom/{config_id}", post(webhooks::zoom))

@@ -42,6 +42,8 @@ pub use access::principal::KeyPrincipal;
 pub use access::scopes::{Action, Level, Required, Resource, Scope, ScopeSet};
 pub use admin::apps::{App, AppUpdate};
 pub use admin::key_manager::{KeyStatus, RotationReport};
+pub use admin::operators::{NewOperatorSession, OPERATOR_ROLES, OperatorInput, OperatorSession, OperatorView};
+pub use values::secrets::constant_time_eq;
 pub use admin::provider_configs::{ProviderConfigInput, ProviderConfigView};
 pub use audit::{AuditEventView, AuditQuery};
 pub use cache::hot_cache::{CacheLimits, STALENESS_BOUND};

@@ -97,6 +97,8 @@ pub struct Vault {
     pub(crate) pending_refreshes_changed: tokio::sync::Notify,
     /// Woken whenever an approval changes state, for long-polling callers of this instance.
     pub(crate) approval_changes: tokio::sync::Notify,
+    /// Failed portal sign-ins, per email and per address (per instance).
+    pub(crate) sign_in_failures: crate::admin::operators::SignInFailures,
     /// Verified API keys, grants, managed secrets and policies, kept coherent by the change feed.
     pub(crate) cache: Arc<crate::cache::hot_cache::HotCache>,
 }
@@ -136,6 +138,7 @@ impl Vault {
             pending_refreshes: Default::default(),
             pending_refreshes_changed: Default::default(),
             approval_changes: Default::default(),
+            sign_in_failures: Default::default(),
             store,
             clock,
             keys,

@@ -22,6 +22,7 @@ mod grants;
 mod json_list;
 mod managed_secrets;
 mod oauth_flows;
+mod operators;
 mod pending_installs;
 mod policies;
 mod provider_configs;
@@ -44,6 +45,7 @@ pub use grant_lifecycle::{DueGrant, RefreshHold, RefreshedTokens, SPENT_TOKEN_RE
 pub use grants::{GrantFilter, GrantRecord};
 pub use managed_secrets::ManagedSecretRecord;
 pub use oauth_flows::OAuthFlowRecord;
+pub use operators::{OperatorRecord, OperatorSessionRecord};
 pub use pending_installs::PendingInstallRecord;
 pub use policies::PolicyRecord;
 pub use provider_configs::ProviderConfigRecord;

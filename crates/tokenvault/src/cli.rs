@@ -119,6 +119,9 @@ pub enum Command {
     /// Minted admin tokens (admin token).
     #[command(subcommand)]
     AdminTokens(AdminTokensCommand),
+    /// Operators who sign in to the portal at /portal (admin token).
+    #[command(subcommand)]
+    Operators(OperatorsCommand),
     /// Data-encryption keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -158,6 +161,22 @@ pub enum Command {
     /// Approvals of proxied calls held by a `require_approval` policy rule (API key).
     #[command(subcommand)]
     Approvals(ApprovalsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorsCommand {
+    /// Create an operator; the password is read from --password-file or standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// `owner`, `admin` (default) or `viewer`.
+        #[arg(long)]
+        role: Option<String>,
+        /// File holding the password [default: standard input]; one trailing newline is dropped.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    List,
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::cli::{
     AdminTokensCommand, AgentsCommand, ApiKeysCommand, AppsCommand, AuditCommand, AuditFilters, BodyArgs, Command,
-    ApprovalsCommand, ConnectSessionsCommand, DelegationsCommand, GrantsCommand, InstallsCommand, KeyArgs, KeysCommand, PageArgs,
+    ApprovalsCommand, ConnectSessionsCommand, OperatorsCommand, DelegationsCommand, GrantsCommand, InstallsCommand, KeyArgs, KeysCommand, PageArgs,
     PoliciesCommand, PolicyArgs, ProviderConfigArgs, ProviderConfigsCommand, ProvidersCommand, SecretArgs,
     SecretsCommand, WebhooksCommand,
 };
@@ -28,6 +28,17 @@ pub async fn run(client: &ApiClient, command: Command) -> anyhow::Result<Outcome
         Command::Apps(command) => apps(client, command).await,
         Command::ApiKeys(command) => api_keys(client, command).await,
         Command::AdminTokens(command) => admin_tokens(client, command).await,
+        Command::Operators(OperatorsCommand::List) => {
+            page(client, Call::get(Auth::Admin, "/admin/v1/operators"), output::OPERATOR_COLUMNS).await
+        }
+        Command::Operators(OperatorsCommand::Create { email, role, password_file }) => {
+            let file = password_file.unwrap_or_else(|| std::path::PathBuf::from("-"));
+            let mut body = Map::new();
+            body.insert("email".into(), email.into());
+            body.insert("password".into(), stdin.secret_from(&file, "password")?.into());
+            set(&mut body, "role", role);
+            record(client, Call::new(Auth::Admin, Method::POST, "/admin/v1/operators").body(Value::Object(body))).await
+        }
         Command::Keys(KeysCommand::List) => {
             page(client, Call::get(Auth::Admin, "/admin/v1/keys"), output::KEY_COLUMNS).await
         }

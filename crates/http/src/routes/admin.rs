@@ -160,3 +160,20 @@ pub(crate) async fn revoke_admin_token(
     vault.revoke_admin_token(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Operators who sign in to the portal (`/portal`).
+pub(crate) async fn list_operators(
+    _: AdminCaller,
+    State(vault): State<Arc<Vault>>,
+) -> Result<Json<Page<tokenvault_service::OperatorView>>, ApiError> {
+    Ok(Json(Page { data: vault.list_operators().await?, next_cursor: None }))
+}
+
+/// Creates an operator; the password is hashed (argon2id) and never shown again.
+pub(crate) async fn create_operator(
+    _: AdminCaller,
+    State(vault): State<Arc<Vault>>,
+    JsonBody(input): JsonBody<tokenvault_service::OperatorInput>,
+) -> Result<(StatusCode, Json<tokenvault_service::OperatorView>), ApiError> {
+    Ok((StatusCode::CREATED, Json(vault.create_operator(input).await?)))
+}

@@ -4,6 +4,7 @@ pub(crate) mod approvals;
 pub(crate) mod app;
 pub(crate) mod connect;
 pub(crate) mod health;
+pub(crate) mod portal;
 pub(crate) mod proxy;
 pub(crate) mod use_api;
 pub(crate) mod webhooks;

@@ -22,6 +22,8 @@ pub enum IdKind {
     Delegation,
     Approval,
     ApprovalLink,
+    Operator,
+    OperatorSession,
 }
 
 impl IdKind {
@@ -44,6 +46,8 @@ impl IdKind {
             IdKind::Delegation => "dlg",
             IdKind::Approval => "apr",
             IdKind::ApprovalLink => "apl",
+            IdKind::Operator => "opr",
+            IdKind::OperatorSession => "ops",
         }
     }
 
@@ -66,6 +70,8 @@ impl IdKind {
             IdKind::Delegation => "delegation",
             IdKind::Approval => "approval",
             IdKind::ApprovalLink => "approval link",
+            IdKind::Operator => "operator",
+            IdKind::OperatorSession => "operator session",
         }
     }
 

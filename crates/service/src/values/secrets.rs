@@ -23,6 +23,6 @@ pub(crate) fn hash_secret(purpose: &str, secret: &str) -> Vec<u8> {
     hasher.finalize().to_vec()
 }
 
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }

@@ -29,6 +29,7 @@ mod metrics;
 mod multiprocess;
 mod openapi_conformance;
 mod operations;
+mod portal;
 mod policy_actors;
 mod process;
 mod provider_verdicts;

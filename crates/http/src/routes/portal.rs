@@ -1,0 +1,237 @@
+//! The developer portal under `/portal`: server-rendered (askama templates, escaped), no script,
+//! one stylesheet embedded in the binary. Operators sign in with email and password; the session
+//! lives in an HttpOnly, SameSite=Strict cookie scoped to `/portal` (Secure when the public URL is
+//! https), and every form that changes something carries the session's CSRF token. Pages call
+//! the same service layer as the API.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tokenvault_service::{OperatorSession, ServiceError, Vault};
+
+const SESSION_COOKIE: &str = "tv_portal";
+const SIGN_IN_COOKIE: &str = "tv_signin";
+const STYLESHEET: &str = include_str!("../../static/portal.css");
+
+#[derive(Template)]
+#[template(path = "portal/sign_in.html")]
+struct SignInPage<'a> {
+    csrf: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+}
+
+struct AppRow {
+    id: String,
+    name: String,
+    created_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/overview.html")]
+struct OverviewPage<'a> {
+    email: &'a str,
+    role: &'a str,
+    csrf: &'a str,
+    apps: Vec<AppRow>,
+}
+
+/// A page: strict CSP (no script at all, styles from this origin), never framed, never cached.
+fn page(status: StatusCode, html: Result<String, askama::Error>) -> Response {
+    let Ok(html) = html else {
+        return crate::ApiError::from(ServiceError::Internal("a portal page failed to render".into())).into_response();
+    };
+    let mut response = (status, html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    response.extensions_mut().insert(crate::pages::RenderedPage);
+    response
+}
+
+fn cookie(vault: &Vault, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+    let secure = if vault.public_url().scheme() == "https" { "; Secure" } else { "" };
+    let age = max_age.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
+    HeaderValue::from_str(&format!("{name}={value}; Path=/portal; HttpOnly; SameSite=Strict{secure}{age}"))
+        .expect("cookie values are URL-safe")
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+fn see_other(to: &'static str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    response.headers_mut().insert(header::LOCATION, HeaderValue::from_static(to));
+    response.extensions_mut().insert(crate::pages::RenderedPage);
+    response
+}
+
+async fn session(vault: &Vault, headers: &HeaderMap) -> Option<OperatorSession> {
+    let secret = cookie_value(headers, SESSION_COOKIE)?;
+    vault.operator_session(secret).await.ok()
+}
+
+/// `GET /portal/static/portal.css`.
+pub(crate) async fn stylesheet() -> Response {
+    let mut response = STYLESHEET.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response
+}
+
+fn sign_in_form(vault: &Vault, status: StatusCode, email: &str, error: Option<&str>) -> Response {
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let mut response = page(status, SignInPage { csrf: &token, email, error }.render());
+    response.headers_mut().append(header::SET_COOKIE, cookie(vault, SIGN_IN_COOKIE, &token, Some(1800)));
+    response
+}
+
+/// `GET /portal/sign-in`.
+pub(crate) async fn sign_in_page(State(vault): State<Arc<Vault>>) -> Response {
+    sign_in_form(&vault, StatusCode::OK, "", None)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SignInForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /portal/sign-in`: the form must carry the token its page set in a cookie (no sign-in
+/// from another site's form).
+pub(crate) async fn sign_in(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+    crate::context::Context(context): crate::context::Context,
+    form: Result<Form<SignInForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return sign_in_form(&vault, StatusCode::BAD_REQUEST, "", Some("The form could not be read. Please sign in again."));
+    };
+    let expected = cookie_value(&headers, SIGN_IN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !tokenvault_service::constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
+        return sign_in_form(&vault, StatusCode::FORBIDDEN, &form.email, Some("The form expired. Please sign in again."));
+    }
+    match vault.sign_in_operator(&form.email, SecretString::from(form.password), context.client_ip).await {
+        Ok(new) => {
+            let mut response = see_other("/portal");
+            let headers = response.headers_mut();
+            headers.append(header::SET_COOKIE, cookie(&vault, SESSION_COOKIE, new.secret.expose_secret(), None));
+            headers.append(header::SET_COOKIE, cookie(&vault, SIGN_IN_COOKIE, "", Some(0)));
+            response
+        }
+        Err(ServiceError::RateLimited { .. }) => sign_in_form(
+            &vault,
+            StatusCode::TOO_MANY_REQUESTS,
+            &form.email,
+            Some("Too many failed sign-ins. Wait 15 minutes and try again."),
+        ),
+        Err(ServiceError::Unauthenticated { .. }) | Err(ServiceError::Invalid { .. }) => {
+            sign_in_form(&vault, StatusCode::UNAUTHORIZED, &form.email, Some("The email or password is wrong."))
+        }
+        Err(other) => crate::ApiError::from(other).into_response(),
+    }
+}
+
+/// `GET /portal`: the overview (signed-in operators only).
+pub(crate) async fn overview(State(vault): State<Arc<Vault>>, headers: HeaderMap) -> Response {
+    let Some(session) = session(&vault, &headers).await else { return see_other("/portal/sign-in") };
+    let apps = match vault.list_apps(None, 200).await {
+        Ok(apps) => apps,
+        Err(error) => return crate::ApiError::from(error).into_response(),
+    };
+    let apps = apps
+        .into_iter()
+        .map(|a| AppRow { id: a.id, name: a.name, created_at: a.created_at.to_rfc3339() })
+        .collect();
+    let operator = &session.operator;
+    page(
+        StatusCode::OK,
+        OverviewPage { email: &operator.email, role: &operator.role, csrf: &session.csrf_token, apps }.render(),
+    )
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The session of a state-changing form, if its CSRF token is right.
+async fn form_session(
+    vault: &Vault,
+    headers: &HeaderMap,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Result<OperatorSession, Response> {
+    let Some(session) = session(vault, headers).await else { return Err(see_other("/portal/sign-in")) };
+    let presented = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    if !Vault::operator_csrf_ok(&session, &presented) {
+        let error = ServiceError::Forbidden { code: "csrf_failed", message: "the form is not from this session".into() };
+        return Err(crate::pages::refusal("This form cannot be used", error));
+    }
+    Ok(session)
+}
+
+fn signed_out(vault: &Vault) -> Response {
+    let mut response = see_other("/portal/sign-in");
+    response.headers_mut().append(header::SET_COOKIE, cookie(vault, SESSION_COOKIE, "", Some(0)));
+    response
+}
+
+/// `POST /portal/sign-out`.
+pub(crate) async fn sign_out(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    match form_session(&vault, &headers, form).await {
+        Ok(session) => match vault.sign_out_operator(&session).await {
+            Ok(()) => signed_out(&vault),
+            Err(error) => crate::ApiError::from(error).into_response(),
+        },
+        Err(refused) => refused,
+    }
+}
+
+/// `POST /portal/sign-out-everywhere`: every session of this operator ends.
+pub(crate) async fn sign_out_everywhere(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    match form_session(&vault, &headers, form).await {
+        Ok(session) => match vault.sign_out_operator_everywhere(&session).await {
+            Ok(_) => signed_out(&vault),
+            Err(error) => crate::ApiError::from(error).into_response(),
+        },
+        Err(refused) => refused,
+    }
+}
