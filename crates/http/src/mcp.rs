@@ -79,7 +79,11 @@ pub(crate) fn service(vault: Arc<Vault>) -> StreamableHttpService<Tools, LocalSe
         .with_json_response(true)
         .with_sse_keep_alive(None)
         .with_allowed_hosts(hosts);
-    StreamableHttpService::new(move || Ok(Tools { vault: vault.clone() }), Arc::new(LocalSessionManager::default()), config)
+    StreamableHttpService::new(
+        move || Ok(Tools { vault: vault.clone() }),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    )
 }
 
 #[derive(Clone)]
@@ -165,7 +169,9 @@ fn text(value: Value) -> ContentBlock {
 /// A vault error as a tool error: its code, status and message, nothing secret.
 fn failed(error: ServiceError) -> CallToolResult {
     let api = ApiError::from(error);
-    CallToolResult::error(vec![text(json!({ "error": api.code, "status": api.status.as_u16(), "message": api.message }))])
+    CallToolResult::error(vec![text(
+        json!({ "error": api.code, "status": api.status.as_u16(), "message": api.message }),
+    )])
 }
 
 fn invalid(message: &str) -> CallToolResult {
@@ -202,7 +208,9 @@ async fn read_capped(mut body: tokenvault_service::BodyStream) -> Result<Vec<u8>
             return Err(ServiceError::Gateway {
                 status: 502,
                 code: "answer_too_large",
-                message: format!("the provider's answer is over {MAX_ANSWER_BYTES} bytes; ask for less (paging, fields)"),
+                message: format!(
+                    "the provider's answer is over {MAX_ANSWER_BYTES} bytes; ask for less (paging, fields)"
+                ),
             });
         }
     }
@@ -258,7 +266,9 @@ impl Tools {
         else {
             return Ok(invalid("`grant_id`, `method` and `path` are required"));
         };
-        let Ok(method) = http::Method::from_bytes(method.as_bytes()) else { return Ok(invalid("`method` is not valid")) };
+        let Ok(method) = http::Method::from_bytes(method.as_bytes()) else {
+            return Ok(invalid("`method` is not valid"));
+        };
         if matches!(method, http::Method::TRACE | http::Method::CONNECT) || !path.starts_with('/') {
             return Ok(invalid("`method` is GET, POST, PUT, PATCH or DELETE and `path` starts with `/`"));
         }

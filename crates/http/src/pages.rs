@@ -108,7 +108,11 @@ fn held_call(approval: &tokenvault_service::ApprovalView, query: Option<&str>) -
         target = escape(&target),
         provider = escape(&approval.provider),
         grant = escape(&approval.grant_id),
-        user = approval.end_user_id.as_deref().map(|u| format!(" for end user <code>{}</code>", escape(u))).unwrap_or_default(),
+        user = approval
+            .end_user_id
+            .as_deref()
+            .map(|u| format!(" for end user <code>{}</code>", escape(u)))
+            .unwrap_or_default(),
         reason = escape(reason),
         status = escape(&approval.status),
         expires = escape(&approval.expires_at.to_rfc3339()),

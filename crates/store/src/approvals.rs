@@ -168,13 +168,14 @@ impl Store {
     /// One approval of the app (another app's is "not found").
     pub async fn get_approval(&self, app_id: &str, id: &str) -> Result<ApprovalRecord, StoreError> {
         self.retrying(|| async move {
-            let row =
-                sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM approvals WHERE id = $1 AND app_id = $2")))
-                    .bind(id)
-                    .bind(app_id)
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .ok_or(StoreError::NotFound)?;
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM approvals WHERE id = $1 AND app_id = $2"
+            )))
+            .bind(id)
+            .bind(app_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
             Ok(ApprovalRecord::from_row(&row)?)
         })
         .await
@@ -195,10 +196,12 @@ impl Store {
 
     /// Gives an execution stopped before anything was sent (a rate limit) back to `approved`.
     pub async fn release_approval_execution(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE approvals SET status = 'approved', executed_at = NULL WHERE id = $1 AND status = 'executing'")
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
+        sqlx::query(
+            "UPDATE approvals SET status = 'approved', executed_at = NULL WHERE id = $1 AND status = 'executing'",
+        )
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
         Ok(())
     }
 
@@ -330,13 +333,12 @@ impl Store {
         .execute(&self.writer)
         .await?
         .rows_affected();
-        let erased = sqlx::query(
-            "UPDATE approvals SET result = NULL WHERE result IS NOT NULL AND result_expires_at <= $1",
-        )
-        .bind(now)
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
+        let erased =
+            sqlx::query("UPDATE approvals SET result = NULL WHERE result IS NOT NULL AND result_expires_at <= $1")
+                .bind(now)
+                .execute(&self.writer)
+                .await?
+                .rows_affected();
         Ok(expired + interrupted + erased)
     }
 

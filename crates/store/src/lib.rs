@@ -8,8 +8,8 @@
 
 mod admin_tokens;
 mod agents;
-mod approvals;
 mod api_keys;
+mod approvals;
 mod apps;
 mod audit;
 mod changes;
@@ -32,8 +32,8 @@ mod webhook_outbox;
 
 pub use admin_tokens::AdminTokenRecord;
 pub use agents::{AgentRecord, DelegationRecord};
-pub use approvals::{ApprovalFilter, ApprovalLinkRecord, ApprovalRecord, ExecutionEnd};
 pub use api_keys::ApiKeyRecord;
+pub use approvals::{ApprovalFilter, ApprovalLinkRecord, ApprovalRecord, ExecutionEnd};
 pub use apps::AppRecord;
 pub use audit::{AuditFilter, AuditRecord};
 pub use changes::{ChangeKind, ChangeListener, ChangeRow};

@@ -63,11 +63,12 @@ impl Store {
 
     pub async fn find_operator_by_email(&self, email: &str) -> Result<OperatorRecord, StoreError> {
         self.retrying(|| async move {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE email = $1")))
-                .bind(email)
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(StoreError::NotFound)?;
+            let row =
+                sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE email = $1")))
+                    .bind(email)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
             Ok(OperatorRecord::from_row(&row)?)
         })
         .await
@@ -75,9 +76,10 @@ impl Store {
 
     pub async fn list_operators(&self) -> Result<Vec<OperatorRecord>, StoreError> {
         self.retrying(|| async move {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {OPERATOR_COLUMNS} FROM operators ORDER BY id")))
-                .fetch_all(&self.pool)
-                .await?;
+            let rows =
+                sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {OPERATOR_COLUMNS} FROM operators ORDER BY id")))
+                    .fetch_all(&self.pool)
+                    .await?;
             Ok(rows.iter().map(OperatorRecord::from_row).collect::<Result<_, _>>()?)
         })
         .await
@@ -99,7 +101,11 @@ impl Store {
     }
 
     /// The operator of a session in force at `now` (not revoked, not expired).
-    pub async fn operator_of_session(&self, token_hash: &str, now: Millis) -> Result<(String, OperatorRecord), StoreError> {
+    pub async fn operator_of_session(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<(String, OperatorRecord), StoreError> {
         self.retrying(|| async move {
             let row = sqlx::query(
                 "SELECT s.id AS session_id, o.id, o.email, o.password_hash, o.role, o.created_at, o.updated_at \

@@ -200,7 +200,8 @@ pub const GRANT_COLUMNS: &[Column] = &[
     ("STATUS", "status"),
     ("EXPIRES_AT", "expires_at"),
 ];
-pub const OPERATOR_COLUMNS: &[Column] = &[("ID", "id"), ("EMAIL", "email"), ("ROLE", "role"), ("CREATED_AT", "created_at")];
+pub const OPERATOR_COLUMNS: &[Column] =
+    &[("ID", "id"), ("EMAIL", "email"), ("ROLE", "role"), ("CREATED_AT", "created_at")];
 pub const APPROVAL_COLUMNS: &[Column] = &[
     ("ID", "id"),
     ("STATUS", "status"),

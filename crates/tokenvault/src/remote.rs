@@ -13,10 +13,10 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use crate::cli::{
-    AdminTokensCommand, AgentsCommand, ApiKeysCommand, AppsCommand, AuditCommand, AuditFilters, BodyArgs, Command,
-    ApprovalsCommand, ConnectSessionsCommand, OperatorsCommand, DelegationsCommand, GrantsCommand, InstallsCommand, KeyArgs, KeysCommand, PageArgs,
-    PoliciesCommand, PolicyArgs, ProviderConfigArgs, ProviderConfigsCommand, ProvidersCommand, SecretArgs,
-    SecretsCommand, WebhooksCommand,
+    AdminTokensCommand, AgentsCommand, ApiKeysCommand, ApprovalsCommand, AppsCommand, AuditCommand, AuditFilters,
+    BodyArgs, Command, ConnectSessionsCommand, DelegationsCommand, GrantsCommand, InstallsCommand, KeyArgs,
+    KeysCommand, OperatorsCommand, PageArgs, PoliciesCommand, PolicyArgs, ProviderConfigArgs, ProviderConfigsCommand,
+    ProvidersCommand, SecretArgs, SecretsCommand, WebhooksCommand,
 };
 use crate::client::{ApiClient, Auth, Call, segment};
 use crate::output::{self, Outcome};
@@ -265,7 +265,9 @@ async fn approvals(client: &ApiClient, command: ApprovalsCommand) -> anyhow::Res
                 .query("limit", limit);
             page(client, call, output::APPROVAL_COLUMNS).await
         }
-        ApprovalsCommand::Get { id, wait } => record(client, Call::get(Auth::App, at(&id, "")?).query("wait", wait)).await,
+        ApprovalsCommand::Get { id, wait } => {
+            record(client, Call::get(Auth::App, at(&id, "")?).query("wait", wait)).await
+        }
         ApprovalsCommand::Approve { id, comment, for_end_user } => {
             let call = Call::new(Auth::App, Method::POST, at(&id, "/approve")?).body(decision(comment, for_end_user));
             record(client, call).await
@@ -277,11 +279,15 @@ async fn approvals(client: &ApiClient, command: ApprovalsCommand) -> anyhow::Res
         ApprovalsCommand::Link { id, approver } => {
             let mut body = Map::new();
             set(&mut body, "approver", approver);
-            let link = client.json(Call::new(Auth::App, Method::POST, at(&id, "/links")?).body(Value::Object(body))).await?;
-            let note = format!("a one-use approval link for the {}; it is shown only once:", output::cell(&link["approver"]));
+            let link =
+                client.json(Call::new(Auth::App, Method::POST, at(&id, "/links")?).body(Value::Object(body))).await?;
+            let note =
+                format!("a one-use approval link for the {}; it is shown only once:", output::cell(&link["approver"]));
             Ok(Outcome::Secret { value: link, field: "url", note })
         }
-        ApprovalsCommand::Execute { id } => answer(client, Call::new(Auth::App, Method::POST, at(&id, "/execute")?)).await,
+        ApprovalsCommand::Execute { id } => {
+            answer(client, Call::new(Auth::App, Method::POST, at(&id, "/execute")?)).await
+        }
         ApprovalsCommand::Result { id } => answer(client, Call::get(Auth::App, at(&id, "/result")?)).await,
     }
 }
@@ -291,9 +297,10 @@ async fn answer(client: &ApiClient, call: Call<'_>) -> anyhow::Result<Outcome> {
     use std::io::Write;
     let response = client.send(call).await?;
     eprintln!("provider answered {}", response.status().as_u16());
-    let body = response.bytes().await.map_err(|err| {
-        crate::client::Failure::Unavailable(format!("the answer was cut off: {}", err.without_url()))
-    })?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|err| crate::client::Failure::Unavailable(format!("the answer was cut off: {}", err.without_url())))?;
     let mut out = std::io::stdout().lock();
     out.write_all(&body)?;
     if !body.ends_with(b"\n") && !body.is_empty() {

@@ -1,7 +1,7 @@
 pub(crate) mod admin;
 pub(crate) mod agents;
-pub(crate) mod approvals;
 pub(crate) mod app;
+pub(crate) mod approvals;
 pub(crate) mod connect;
 pub(crate) mod health;
 pub(crate) mod portal;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::rejection::FormRejection;
 use axum::extract::State;
+use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
@@ -134,11 +134,21 @@ pub(crate) async fn sign_in(
     form: Result<Form<SignInForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return sign_in_form(&vault, StatusCode::BAD_REQUEST, "", Some("The form could not be read. Please sign in again."));
+        return sign_in_form(
+            &vault,
+            StatusCode::BAD_REQUEST,
+            "",
+            Some("The form could not be read. Please sign in again."),
+        );
     };
     let expected = cookie_value(&headers, SIGN_IN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !tokenvault_service::constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
-        return sign_in_form(&vault, StatusCode::FORBIDDEN, &form.email, Some("The form expired. Please sign in again."));
+        return sign_in_form(
+            &vault,
+            StatusCode::FORBIDDEN,
+            &form.email,
+            Some("The form expired. Please sign in again."),
+        );
     }
     match vault.sign_in_operator(&form.email, SecretString::from(form.password), context.client_ip).await {
         Ok(new) => {
@@ -168,10 +178,8 @@ pub(crate) async fn overview(State(vault): State<Arc<Vault>>, headers: HeaderMap
         Ok(apps) => apps,
         Err(error) => return crate::ApiError::from(error).into_response(),
     };
-    let apps = apps
-        .into_iter()
-        .map(|a| AppRow { id: a.id, name: a.name, created_at: a.created_at.to_rfc3339() })
-        .collect();
+    let apps =
+        apps.into_iter().map(|a| AppRow { id: a.id, name: a.name, created_at: a.created_at.to_rfc3339() }).collect();
     let operator = &session.operator;
     page(
         StatusCode::OK,
@@ -194,7 +202,8 @@ async fn form_session(
     let Some(session) = session(vault, headers).await else { return Err(see_other("/portal/sign-in")) };
     let presented = form.map(|Form(f)| f.csrf).unwrap_or_default();
     if !Vault::operator_csrf_ok(&session, &presented) {
-        let error = ServiceError::Forbidden { code: "csrf_failed", message: "the form is not from this session".into() };
+        let error =
+            ServiceError::Forbidden { code: "csrf_failed", message: "the form is not from this session".into() };
         return Err(crate::pages::refusal("This form cannot be used", error));
     }
     Ok(session)

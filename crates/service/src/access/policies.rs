@@ -324,7 +324,8 @@ fn validate_approval_rule(rule: &ApprovalRule) -> Result<(), ServiceError> {
         return Err(invalid("`require_approval.methods` are upper-case HTTP methods".into()));
     }
     if rule.paths.as_ref().is_some_and(|p| {
-        p.is_empty() || p.iter().any(|p| !p.starts_with('/') || p.chars().count() > 256 || p.chars().any(char::is_control))
+        p.is_empty()
+            || p.iter().any(|p| !p.starts_with('/') || p.chars().count() > 256 || p.chars().any(char::is_control))
     }) {
         return Err(invalid("`require_approval.paths` are patterns starting with `/`".into()));
     }

@@ -142,7 +142,10 @@ impl Vault {
         let email = normalized_email(&input.email)?;
         let role = input.role.unwrap_or_else(|| "admin".into());
         if !OPERATOR_ROLES.contains(&role.as_str()) {
-            return Err(ServiceError::invalid("invalid_role", format!("`role` is one of {}", OPERATOR_ROLES.join(", "))));
+            return Err(ServiceError::invalid(
+                "invalid_role",
+                format!("`role` is one of {}", OPERATOR_ROLES.join(", ")),
+            ));
         }
         let password = input.password;
         if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&password.expose_secret().chars().count()) {
@@ -152,7 +155,10 @@ impl Vault {
             ));
         }
         let password_hash = tokio::task::spawn_blocking(move || {
-            Argon2::default().hash_password(password.expose_secret().as_bytes()).map(|h| h.to_string()).map_err(|e| e.to_string())
+            Argon2::default()
+                .hash_password(password.expose_secret().as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| ServiceError::Internal(e.to_string()))?
@@ -219,7 +225,8 @@ impl Vault {
         };
         self.store.insert_operator_session(&record).await?;
         tracing::info!(operator_id = %operator.id, "operator signed in");
-        let session = OperatorSession { session_id: record.id, operator: operator.into(), csrf_token: csrf_of(&secret) };
+        let session =
+            OperatorSession { session_id: record.id, operator: operator.into(), csrf_token: csrf_of(&secret) };
         Ok(NewOperatorSession { secret: secret.into(), session })
     }
 

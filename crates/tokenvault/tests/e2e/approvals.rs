@@ -137,8 +137,14 @@ async fn an_approved_call_is_executed_exactly_once_and_its_answer_fetched_once(e
     assert_eq!(polled["status"], "approved", "{polled}");
 
     // Executed once: Zoom saw exactly one DELETE.
-    let response =
-        env.vault.http.post(env.vault.url(&format!("{approval}/execute"))).bearer_auth(&agent_key).send().await.unwrap();
+    let response = env
+        .vault
+        .http
+        .post(env.vault.url(&format!("{approval}/execute")))
+        .bearer_auth(&agent_key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(response.headers()["x-tokenvault-approval-id"], id.as_str());
     assert_eq!(upstream_calls(&env, "DELETE", "/v2/meetings"), 1);
@@ -323,7 +329,8 @@ async fn a_restart_between_approval_and_execution_loses_nothing(env: ConnectEnv)
     assert_eq!(echo["headers"]["content-type"], "application/json");
     assert!(echo["headers"]["authorization"].as_str().unwrap().starts_with("Bearer "));
     assert_eq!(upstream_calls(&env, "POST", "/v2/echo"), 1);
-    let seen = env.fakes.control().requests(Host::ZoomApiAlt).into_iter().chain(env.fakes.control().requests(Host::ZoomApi));
+    let seen =
+        env.fakes.control().requests(Host::ZoomApiAlt).into_iter().chain(env.fakes.control().requests(Host::ZoomApi));
     let seen = seen.filter(|r| r.method == "POST").last().unwrap();
     assert_eq!(serde_json::from_str::<Value>(&seen.body).unwrap(), sent);
     let kept = env.vault.database().column_bytes("SELECT result FROM approvals WHERE result IS NOT NULL").await;

@@ -617,7 +617,16 @@ async fn the_approval_commands_hold_decide_and_execute(env: ConnectEnv) {
     cli.never_shown = vec![env.key.clone(), ADMIN_TOKEN.to_owned()];
     cli.ok(&["login", "--url", &env.vault.base, "--api-key", &env.key]).await;
     let policy = cli
-        .json(&["policies", "create", "--target", "app", "--approval-method", "DELETE", "--approval-path", "/v2/meetings/*"])
+        .json(&[
+            "policies",
+            "create",
+            "--target",
+            "app",
+            "--approval-method",
+            "DELETE",
+            "--approval-path",
+            "/v2/meetings/*",
+        ])
         .await;
     assert_eq!(policy["rules"]["require_approval"]["methods"], serde_json::json!(["DELETE"]), "{policy}");
     let agent_id = cli.json(&["agents", "create", "assistant"]).await["id"].as_str().unwrap().to_owned();
@@ -642,7 +651,10 @@ async fn the_approval_commands_hold_decide_and_execute(env: ConnectEnv) {
     };
     let first = hold("85746065").await;
     let table = cli.ok(&["approvals", "list", "--status", "pending"]).await;
-    assert!(table.lines().next().unwrap().starts_with("ID") && table.contains(&first) && table.contains("DELETE"), "{table}");
+    assert!(
+        table.lines().next().unwrap().starts_with("ID") && table.contains(&first) && table.contains("DELETE"),
+        "{table}"
+    );
     assert_eq!(cli.json(&["approvals", "get", &first, "--wait", "0"]).await["status"], "pending");
     // The default approvers are the operators: no end-user link for this one, an operator's.
     let refused = cli.run(&["approvals", "link", &first]).await;

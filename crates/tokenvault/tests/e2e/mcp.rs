@@ -78,7 +78,11 @@ async fn an_agent_lists_calls_and_completes_an_approval_over_mcp(env: ConnectEnv
     let grant_id = env.connect_ok("user-1", "zoom").await;
     let (agent_id, key) = agent_with_key(&env, json!(["grants:read", "proxy:execute"])).await;
     let (status, _) = env
-        .api(Method::POST, &format!("/v1/agents/{agent_id}/delegations"), Some(json!({ "grant_id": grant_id, "methods": ["GET", "DELETE"] })))
+        .api(
+            Method::POST,
+            &format!("/v1/agents/{agent_id}/delegations"),
+            Some(json!({ "grant_id": grant_id, "methods": ["GET", "DELETE"] })),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let policy = json!({ "target_type": "agent", "target_id": agent_id,
@@ -164,13 +168,15 @@ async fn an_agent_without_delegations_sees_nothing_and_bad_keys_are_refused_at_t
 
     // Refused at the transport, before any MCP message: no key, a bad key, a key without the scope.
     let post = |key: Option<String>| {
-        let request = env.vault.http.post(env.vault.url("/mcp")).header("accept", "application/json, text/event-stream");
+        let request =
+            env.vault.http.post(env.vault.url("/mcp")).header("accept", "application/json, text/event-stream");
         let request = match key {
             Some(k) => request.bearer_auth(k),
             None => request,
         };
         async move {
-            let response = request.json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" })).send().await.unwrap();
+            let response =
+                request.json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" })).send().await.unwrap();
             (response.status(), response.json::<Value>().await.unwrap_or_default())
         }
     };

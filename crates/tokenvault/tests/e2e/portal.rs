@@ -94,7 +94,10 @@ async fn an_operator_signs_in_sees_the_apps_and_signs_out(vault: TestVault) {
     assert_eq!(listed["data"][0]["email"], "alice@example.com");
     // Not signed in: to the sign-in page.
     let response = get(&vault, "/portal", None).await;
-    assert_eq!((response.status(), response.headers()[LOCATION].to_str().unwrap()), (StatusCode::SEE_OTHER, "/portal/sign-in"));
+    assert_eq!(
+        (response.status(), response.headers()[LOCATION].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/portal/sign-in")
+    );
     let cookie = signed_in(&vault, "alice@example.com").await;
     let page = get(&vault, "/portal", Some(&cookie)).await;
     assert_eq!(page.status(), StatusCode::OK);
@@ -136,22 +139,30 @@ async fn sign_in_needs_the_forms_token_and_is_rate_limited(vault: TestVault) {
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
     assert!(unknown.text().await.unwrap().contains("The email or password is wrong."));
     for _ in 0..3 {
-        assert_eq!(sign_in(&vault, "bob@example.com", "still wrong, still wrong").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            sign_in(&vault, "bob@example.com", "still wrong, still wrong").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     // Five failures from this address: even the right password waits (15 minutes).
     let limited = sign_in(&vault, "bob@example.com", PASSWORD).await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(set_cookie(&limited, "tv_portal").is_none());
     // Bad operator input is refused with its code.
-    let (status, body) =
-        vault.admin(Method::POST, "/operators", Some(json!({ "email": "carol@example.com", "password": "short" }))).await;
+    let (status, body) = vault
+        .admin(Method::POST, "/operators", Some(json!({ "email": "carol@example.com", "password": "short" })))
+        .await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("weak_password")));
     let (status, body) = vault
         .admin(Method::POST, "/operators", Some(json!({ "email": "bob@example.com", "password": PASSWORD })))
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let (status, body) = vault
-        .admin(Method::POST, "/operators", Some(json!({ "email": "x@example.com", "password": PASSWORD, "role": "god" })))
+        .admin(
+            Method::POST,
+            "/operators",
+            Some(json!({ "email": "x@example.com", "password": PASSWORD, "role": "god" })),
+        )
         .await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_role")));
 }
@@ -195,7 +206,17 @@ async fn the_first_operator_is_created_from_the_command_line(vault: TestVault) {
     use tokio::io::AsyncWriteExt;
     let mut command = tokio::process::Command::from(crate::process::tokenvault());
     command
-        .args(["--url", &vault.base, "operators", "create", "--email", "owner@example.com", "--role", "owner", "--json"])
+        .args([
+            "--url",
+            &vault.base,
+            "operators",
+            "create",
+            "--email",
+            "owner@example.com",
+            "--role",
+            "owner",
+            "--json",
+        ])
         .env("TOKENVAULT_ADMIN_TOKEN", crate::support::ADMIN_TOKEN)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -94,7 +94,11 @@ fn closed(record: &ApprovalRecord, now: i64) -> ServiceError {
 
 /// The caller as an approver through the API: an app key that is neither an agent's nor the one
 /// that asked.
-fn api_approver(record: &ApprovalRecord, context: &CallContext, on_behalf_of: Option<&str>) -> Result<Approver, ServiceError> {
+fn api_approver(
+    record: &ApprovalRecord,
+    context: &CallContext,
+    on_behalf_of: Option<&str>,
+) -> Result<Approver, ServiceError> {
     let key = context.key.as_ref().ok_or(ServiceError::Forbidden {
         code: "approver_not_allowed",
         message: "only an API key of the app can decide".into(),
@@ -113,11 +117,7 @@ fn api_approver(record: &ApprovalRecord, context: &CallContext, on_behalf_of: Op
     }
     match on_behalf_of.unwrap_or("operator") {
         "operator" => Ok(Approver { kind: "operator", identity: key.key_id.clone(), by: key.key_id.clone() }),
-        "end_user" => Ok(Approver {
-            kind: "end_user",
-            identity: "end_user".into(),
-            by: key.key_id.clone(),
-        }),
+        "end_user" => Ok(Approver { kind: "end_user", identity: "end_user".into(), by: key.key_id.clone() }),
         _ => Err(ServiceError::invalid("invalid_approver", "`on_behalf_of` is `operator` or `end_user`")),
     }
 }
@@ -176,7 +176,8 @@ impl Vault {
             });
             let approvals: Vec<&StoredDecision> = decisions.iter().filter(|d| d.decision == "approve").collect();
             let kinds_met = rule.approvers() != "both"
-                || (approvals.iter().any(|d| d.approver == "operator") && approvals.iter().any(|d| d.approver == "end_user"));
+                || (approvals.iter().any(|d| d.approver == "operator")
+                    && approvals.iter().any(|d| d.approver == "end_user"));
             let (status, expires_at) = if !approve {
                 ("denied", record.expires_at)
             } else if approvals.len() as u32 >= rule.required() && kinds_met {
@@ -186,7 +187,11 @@ impl Vault {
                 ("pending", record.expires_at)
             };
             let written = serde_json::to_string(&decisions).map_err(|e| ServiceError::Internal(e.to_string()))?;
-            if self.store.record_approval_decision(&record.id, &record.decisions, &written, status, expires_at, now).await? {
+            if self
+                .store
+                .record_approval_decision(&record.id, &record.decisions, &written, status, expires_at, now)
+                .await?
+            {
                 let action = if approve { "approval.approved" } else { "approval.denied" };
                 tracing::info!(approval_id = %record.id, approver = approver.kind, status, "approval decided");
                 let entry = crate::audit::AuditEntry::config(&record.app_id, action, &record.id, context);
@@ -258,11 +263,19 @@ impl Vault {
     }
 
     async fn open_link(&self, token: &str) -> Result<(ApprovalLinkRecord, ApprovalRecord), ServiceError> {
-        let link = self.store.find_approval_link(&link_hash(token)).await.map_err(ServiceError::from_store("approval link"))?;
+        let link = self
+            .store
+            .find_approval_link(&link_hash(token))
+            .await
+            .map_err(ServiceError::from_store("approval link"))?;
         if link.used_at.is_some() {
-            return Err(ServiceError::Gone { code: "link_used", message: "this approval link was already used".into() });
+            return Err(ServiceError::Gone {
+                code: "link_used",
+                message: "this approval link was already used".into(),
+            });
         }
-        let record = self.store.find_approval_by_id(&link.approval_id).await.map_err(ServiceError::from_store("approval"))?;
+        let record =
+            self.store.find_approval_by_id(&link.approval_id).await.map_err(ServiceError::from_store("approval"))?;
         Ok((link, record))
     }
 
@@ -298,7 +311,10 @@ impl Vault {
             return Err(closed(&record, now));
         }
         if !self.store.use_approval_link(&link.id, now).await? {
-            return Err(ServiceError::Gone { code: "link_used", message: "this approval link was already used".into() });
+            return Err(ServiceError::Gone {
+                code: "link_used",
+                message: "this approval link was already used".into(),
+            });
         }
         let approver = if link.approver == "end_user" {
             Approver { kind: "end_user", identity: "end_user".into(), by: link.id.clone() }

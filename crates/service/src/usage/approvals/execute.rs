@@ -111,13 +111,17 @@ impl Vault {
                 Ok(ApprovalResult { body, ..result })
             }
             Ok((result, None)) => {
-                let ending =
-                    ExecutionEnd { result_status: Some(i64::from(result.status)), ..end("executed", Some("result_too_large")) };
+                let ending = ExecutionEnd {
+                    result_status: Some(i64::from(result.status)),
+                    ..end("executed", Some("result_too_large"))
+                };
                 self.store.finish_approval_execution(&record.id, &ending).await?;
                 Err(ServiceError::Gateway {
                     status: 502,
                     code: "approval_result_too_large",
-                    message: format!("the call was executed; its answer is larger than {MAX_RESULT_BYTES} bytes and was not kept"),
+                    message: format!(
+                        "the call was executed; its answer is larger than {MAX_RESULT_BYTES} bytes and was not kept"
+                    ),
                 })
             }
             // Nothing was sent: the approval can be executed again once the limit allows.
@@ -126,7 +130,9 @@ impl Vault {
                 Err(limited)
             }
             Err(error) => {
-                self.store.finish_approval_execution(&record.id, &end("failed", Some(crate::audit::error_code(&error)))).await?;
+                self.store
+                    .finish_approval_execution(&record.id, &end("failed", Some(crate::audit::error_code(&error))))
+                    .await?;
                 Err(error)
             }
         };
@@ -159,10 +165,11 @@ impl Vault {
             headers,
             body: Box::pin(futures_util::stream::once(async move { Ok(body) })),
         };
-        let response = match self.proxy_call(&record.app_id, &record.grant_id, request, context, Some(&record.id)).await? {
-            ProxyOutcome::Forwarded(response) => response,
-            ProxyOutcome::Held(_) => return Err(ServiceError::Internal("an approved call was held again".into())),
-        };
+        let response =
+            match self.proxy_call(&record.app_id, &record.grant_id, request, context, Some(&record.id)).await? {
+                ProxyOutcome::Forwarded(response) => response,
+                ProxyOutcome::Held(_) => return Err(ServiceError::Internal("an approved call was held again".into())),
+            };
         let result = ApprovalResult {
             approval_id: record.id.clone(),
             status: response.status,

@@ -80,7 +80,8 @@ impl Vault {
             .map(|(name, value)| (name.as_str().to_owned(), STANDARD.encode(value.as_bytes())))
             .collect();
         let query = request.query.clone().filter(|q| !q.is_empty());
-        let held = HeldRequest { headers, body: STANDARD.encode(&body), query: query.clone(), base_url: subject.base_url };
+        let held =
+            HeldRequest { headers, body: STANDARD.encode(&body), query: query.clone(), base_url: subject.base_url };
         let id = IdKind::Approval.generate();
         let plain = serde_json::to_vec(&held).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let sealed = self.keys.seal(&seal_context(&id, "request"), &plain).await?;
