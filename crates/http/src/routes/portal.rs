@@ -189,7 +189,6 @@ pub(crate) async fn overview(State(vault): State<Arc<Vault>>, headers: HeaderMap
 
 #[derive(Deserialize)]
 pub(crate) struct CsrfForm {
-    #[serde(default)]
     csrf: String,
 }
 
@@ -199,9 +198,12 @@ async fn form_session(
     headers: &HeaderMap,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<OperatorSession, Response> {
+    let Ok(Form(form)) = form else {
+        let error = ServiceError::invalid("invalid_form", "the form could not be read");
+        return Err(crate::pages::refusal("This form cannot be used", error));
+    };
     let Some(session) = session(vault, headers).await else { return Err(see_other("/portal/sign-in")) };
-    let presented = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if !Vault::operator_csrf_ok(&session, &presented) {
+    if !Vault::operator_csrf_ok(&session, &form.csrf) {
         let error =
             ServiceError::Forbidden { code: "csrf_failed", message: "the form is not from this session".into() };
         return Err(crate::pages::refusal("This form cannot be used", error));
