@@ -11,7 +11,6 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListResourcesResult,
     ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
@@ -195,28 +194,6 @@ async fn answered(status: u16, headers: &http::HeaderMap, body: Vec<u8>, approva
     if status >= 400 { CallToolResult::error(vec![text(out)]) } else { CallToolResult::success(vec![text(out)]) }
 }
 
-async fn read_capped(mut body: tokenvault_service::BodyStream) -> Result<Vec<u8>, ServiceError> {
-    let mut kept = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|_| ServiceError::Gateway {
-            status: 502,
-            code: "upstream_body_incomplete",
-            message: "the provider's answer stopped before its end".into(),
-        })?;
-        kept.extend_from_slice(&chunk);
-        if kept.len() > MAX_ANSWER_BYTES {
-            return Err(ServiceError::Gateway {
-                status: 502,
-                code: "answer_too_large",
-                message: format!(
-                    "the provider's answer is over {MAX_ANSWER_BYTES} bytes; ask for less (paging, fields)"
-                ),
-            });
-        }
-    }
-    Ok(kept)
-}
-
 fn pending(approval: &tokenvault_service::ApprovalView) -> CallToolResult {
     CallToolResult::success(vec![text(json!({
         "status": "pending_approval",
@@ -318,8 +295,17 @@ impl Tools {
         match self.vault.proxy(&caller.app_id, grant_id, request, &context).await? {
             ProxyOutcome::Held(approval) => Ok(pending(&approval)),
             ProxyOutcome::Forwarded(response) => {
-                let body = read_capped(response.body).await?;
-                Ok(answered(response.status, &response.headers, body, None).await)
+                let body =
+                    tokenvault_service::read_capped(response.body, MAX_ANSWER_BYTES).await?.ok_or_else(|| {
+                        ServiceError::Gateway {
+                            status: 502,
+                            code: "answer_too_large",
+                            message: format!(
+                                "the provider's answer is over {MAX_ANSWER_BYTES} bytes; ask for less (paging, fields)"
+                            ),
+                        }
+                    })?;
+                Ok(answered(response.status, &response.headers, body.to_vec(), None).await)
             }
         }
     }

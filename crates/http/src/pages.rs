@@ -2,7 +2,7 @@
 //! escaped. Error pages keep their HTML (the JSON error middleware leaves them alone) and carry
 //! the stable error code both visibly and in the `x-tokenvault-error` header.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokenvault_service::BrowserError;
 
@@ -70,19 +70,32 @@ pub(crate) fn choose_provider(token: &str, providers: &[(String, String)]) -> Re
     page(StatusCode::OK, "Choose a provider", &format!("<h1>Choose what to connect</h1>{links}"))
 }
 
-/// Approval pages take a decision: never framed (a hidden approve button is the attack), no
-/// script, forms only to this origin.
-fn approval_headers(mut response: Response) -> Response {
+/// Pages that take a decision or a password: never framed (a hidden button is the attack), no
+/// script, forms only to this origin; `csp` says where styles come from.
+pub(crate) fn guarded(mut response: Response, csp: &'static str) -> Response {
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
+}
+
+/// The approval pages' policy: their few styles are inline.
+const APPROVAL_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+fn approval_headers(response: Response) -> Response {
+    guarded(response, APPROVAL_CSP)
+}
+
+/// The `name=value` pairs of the request's cookies.
+pub(crate) fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
 }
 
 fn held_call(approval: &tokenvault_service::ApprovalView, query: Option<&str>) -> String {

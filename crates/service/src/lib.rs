@@ -64,7 +64,7 @@ pub use usage::approvals::decide::{ApprovalDecisionInput, ApprovalLinkInput, App
 pub use usage::approvals::execute::{ApprovalResult, MAX_RESULT_BYTES};
 pub use usage::approvals::{APPROVAL_STATUSES, ApprovalListQuery, ApprovalView, MAX_WAIT_SECONDS};
 pub use usage::managed_secrets::{ManagedSecretInput, ManagedSecretView};
-pub use usage::proxy::{BodyStream, ProxyLimits, ProxyOutcome, ProxyRequest, ProxyResponse};
+pub use usage::proxy::{BodyStream, ProxyLimits, ProxyOutcome, ProxyRequest, ProxyResponse, read_capped};
 pub use usage::token::AccessToken;
 pub use values::ids::IdKind;
 pub use values::paging::PageSize;

@@ -87,12 +87,7 @@ pub(crate) async fn callback(
 }
 
 fn parse_cookies(headers: &HeaderMap) -> HashMap<String, String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
+    pages::cookies(headers)
         .filter(|(name, _)| name.starts_with("tv_flow_"))
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .collect()

@@ -19,6 +19,8 @@ use tokenvault_service::{OperatorSession, ServiceError, Vault};
 const SESSION_COOKIE: &str = "tv_portal";
 const SIGN_IN_COOKIE: &str = "tv_signin";
 const STYLESHEET: &str = include_str!("../../static/portal.css");
+const PORTAL_CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 #[derive(Template)]
 #[template(path = "portal/sign_in.html")]
@@ -51,18 +53,10 @@ fn page(status: StatusCode, html: Result<String, askama::Error>) -> Response {
     let mut response = (status, html).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     response.extensions_mut().insert(crate::pages::RenderedPage);
-    response
+    crate::pages::guarded(response, PORTAL_CSP)
 }
 
 fn cookie(vault: &Vault, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
@@ -73,14 +67,7 @@ fn cookie(vault: &Vault, name: &str, value: &str, max_age: Option<i64>) -> Heade
 }
 
 fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v)
+    crate::pages::cookies(headers).find(|(n, _)| *n == name).map(|(_, v)| v)
 }
 
 fn see_other(to: &'static str) -> Response {

@@ -58,8 +58,8 @@ impl From<OperatorRecord> for OperatorView {
     }
 }
 
-/// A signed-in operator, as the portal sees each request.
-#[derive(Debug, Clone)]
+/// A signed-in operator, as the portal sees each request. No `Debug`: it holds the form token.
+#[derive(Clone)]
 pub struct OperatorSession {
     pub session_id: String,
     pub operator: OperatorView,

@@ -36,7 +36,8 @@ pub struct ApprovalLinkInput {
     pub approver: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// No `Debug`: the URL carries the link's secret.
+#[derive(Clone, Serialize)]
 pub struct ApprovalLinkView {
     pub id: String,
     pub approval_id: String,

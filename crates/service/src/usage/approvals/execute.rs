@@ -6,8 +6,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::{Deserialize, Serialize};
 use tokenvault_store::{ApprovalRecord, ExecutionEnd};
@@ -59,6 +58,20 @@ fn encode_headers(headers: &HeaderMap) -> Vec<(String, String)> {
 }
 
 impl Vault {
+    /// The approval, if the caller is the one that asked for it (only it executes and fetches).
+    async fn requested_approval(
+        &self,
+        app_id: &str,
+        id: &str,
+        context: &CallContext,
+    ) -> Result<ApprovalRecord, ServiceError> {
+        let record = self.visible_approval(app_id, id, context).await?;
+        if !is_requester(&record, context) {
+            return Err(not_the_requester());
+        }
+        Ok(record)
+    }
+
     /// `POST /v1/approvals/{id}/execute`.
     pub async fn execute_approval(
         &self,
@@ -66,10 +79,7 @@ impl Vault {
         id: &str,
         context: &CallContext,
     ) -> Result<ApprovalResult, ServiceError> {
-        let record = self.visible_approval(app_id, id, context).await?;
-        if !is_requester(&record, context) {
-            return Err(not_the_requester());
-        }
+        let record = self.requested_approval(app_id, id, context).await?;
         let now = self.now().as_millis();
         match effective_status(&record, now) {
             "approved" => {}
@@ -176,20 +186,8 @@ impl Vault {
             headers: response.headers,
             body: Bytes::new(),
         };
-        let mut body = response.body;
-        let mut kept = BytesMut::new();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|_| ServiceError::Gateway {
-                status: 502,
-                code: "upstream_body_incomplete",
-                message: "the provider's answer stopped before its end".into(),
-            })?;
-            kept.extend_from_slice(&chunk);
-            if kept.len() > MAX_RESULT_BYTES {
-                return Ok((result, None));
-            }
-        }
-        Ok((result, Some(kept.freeze())))
+        let body = crate::usage::proxy::read_capped(response.body, MAX_RESULT_BYTES).await?;
+        Ok((result, body))
     }
 
     /// `GET /v1/approvals/{id}/result`: the kept answer of an executed call, once; it is erased
@@ -200,10 +198,7 @@ impl Vault {
         id: &str,
         context: &CallContext,
     ) -> Result<ApprovalResult, ServiceError> {
-        let record = self.visible_approval(app_id, id, context).await?;
-        if !is_requester(&record, context) {
-            return Err(not_the_requester());
-        }
+        let record = self.requested_approval(app_id, id, context).await?;
         let gone = || ServiceError::Gone {
             code: "approval_result_gone",
             message: "the answer was already fetched or is no longer kept".into(),

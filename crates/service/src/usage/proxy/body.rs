@@ -1,7 +1,8 @@
 //! Proxied bodies, streamed both ways and never buffered whole: the request body is counted and
 //! capped on its way up; the response body is counted, capped and watched for stalls on its way
 //! back, and writes the call's audit row when it ends or is dropped (a caller that disconnects
-//! mid-stream still leaves its row).
+//! mid-stream still leaves its row). The one exception, [`read_capped`], reads a small answer whole
+//! for callers that keep it (an approved call's answer, an MCP tool result).
 
 use std::future::Future;
 use std::io;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 
+use crate::ServiceError;
 use crate::usage::proxy::audit::{CLIENT_DISCONNECTED, ProxyAudit};
 use crate::usage::proxy::meter::BodyMeter;
 
@@ -37,6 +39,24 @@ pub(crate) fn metered_request(body: BodyStream, limit: u64, meter: Arc<BodyMeter
 pub(crate) enum OutgoingBody {
     Kept(Bytes),
     Streamed(Option<BodyStream>),
+}
+
+/// Reads a whole answer of at most `limit` bytes: `Ok(None)` as soon as it is longer, an error if
+/// it stops before its end.
+pub async fn read_capped(mut body: BodyStream, limit: usize) -> Result<Option<Bytes>, ServiceError> {
+    let mut kept = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|_| ServiceError::Gateway {
+            status: 502,
+            code: "upstream_body_incomplete",
+            message: "the provider's answer stopped before its end".into(),
+        })?;
+        kept.extend_from_slice(&chunk);
+        if kept.len() > limit {
+            return Ok(None);
+        }
+    }
+    Ok(Some(kept.freeze()))
 }
 
 impl OutgoingBody {

@@ -28,7 +28,7 @@ pub(crate) mod target;
 use crate::access::request::Access;
 use crate::lifecycle::refresh::{RefreshOutcome, RefreshTrigger};
 use crate::usage::proxy::audit::ProxyAudit;
-pub use crate::usage::proxy::body::BodyStream;
+pub use crate::usage::proxy::body::{BodyStream, read_capped};
 use crate::usage::proxy::body::{OutgoingBody, ResponseBody, metered_request};
 use crate::usage::proxy::headers::{request_headers, response_headers};
 use crate::usage::proxy::meter::BodyMeter;
