@@ -10,6 +10,7 @@ mod context;
 mod edge_limits;
 mod error;
 mod error_shape;
+mod hosted;
 mod json;
 mod log_redaction;
 mod mcp;

@@ -3,7 +3,7 @@
 //! carry a caller's secret. One path carries a credential itself, the browser's connect link
 //! `/connect/{token}`, whose session token is replaced by `[redacted]` (for that route and for
 //! any unknown path under `/connect/`, e.g. the link with something appended), and so is an
-//! approval link's, `/approve/{token}`.
+//! approval link's, `/approve/{token}`, and a wallet link's, `/wallet/{token}`.
 
 use std::borrow::Cow;
 
@@ -13,10 +13,20 @@ const MAX_LOGGED_PATH: usize = 256;
 /// The known `/connect/...` routes whose segments are not secret.
 const PUBLIC_CONNECT_ROUTES: [&str; 2] = ["callback", "install"];
 
+/// The known `/wallet/...` routes whose segments are not secret.
+const PUBLIC_WALLET_ROUTES: [&str; 3] = ["grants", "delegations", "sign-out"];
+
 pub(crate) fn loggable_path(path: &str) -> Cow<'_, str> {
     // An approval link's token lets its holder decide.
     if path.starts_with("/approve/") {
         return Cow::Borrowed("/approve/[redacted]");
+    }
+    // A wallet link signs its holder in.
+    if let Some(rest) = path.strip_prefix("/wallet/") {
+        let first = rest.split('/').next().unwrap_or_default();
+        if !PUBLIC_WALLET_ROUTES.contains(&first) {
+            return Cow::Borrowed("/wallet/[redacted]");
+        }
     }
     if let Some(rest) = path.strip_prefix("/connect/") {
         let first = rest.split('/').next().unwrap_or_default();
@@ -44,6 +54,10 @@ mod tests {
         assert_eq!(loggable_path("/connect/cst_secret-token/more"), "/connect/[redacted]");
         assert_eq!(loggable_path("/connect/"), "/connect/[redacted]");
         assert_eq!(loggable_path("/approve/secret-link-token"), "/approve/[redacted]");
+        assert_eq!(loggable_path("/wallet/tvw_secret"), "/wallet/[redacted]");
+        assert_eq!(loggable_path("/wallet/tvw_secret/x"), "/wallet/[redacted]");
+        assert_eq!(loggable_path("/wallet/grants/grt_1/disconnect"), "/wallet/grants/grt_1/disconnect");
+        assert_eq!(loggable_path("/wallet"), "/wallet");
         assert_eq!(loggable_path("/connect/callback/pcf_0123"), "/connect/callback/pcf_0123");
         assert_eq!(loggable_path("/connect/install/pcf_0123"), "/connect/install/pcf_0123");
         assert_eq!(loggable_path("/v1/grants/grt_1"), "/v1/grants/grt_1");

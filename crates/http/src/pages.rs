@@ -1,10 +1,9 @@
-//! The few HTML pages a browser sees: provider choice and connect errors. Every dynamic value is
+//! The approval pages a browser sees (the hosted Connect UI and wallet are in `hosted`). Every dynamic value is
 //! escaped. Error pages keep their HTML (the JSON error middleware leaves them alone) and carry
 //! the stable error code both visibly and in the `x-tokenvault-error` header.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tokenvault_service::BrowserError;
 
 /// Marks a response as a finished page the error middleware must not replace.
 #[derive(Debug, Clone, Copy)]
@@ -39,35 +38,6 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     response.headers_mut().insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     response.extensions_mut().insert(RenderedPage);
     response
-}
-
-pub(crate) fn error_page(error: &BrowserError) -> Response {
-    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let body = format!(
-        "<h1>The connection could not continue</h1><p>{}</p><p>Error code: <code id=\"error-code\">{}</code></p>",
-        escape(&error.message),
-        escape(error.code)
-    );
-    let mut response = page(status, "Connection error", &body);
-    if let Ok(code) = HeaderValue::from_str(error.code) {
-        response.headers_mut().insert("x-tokenvault-error", code);
-    }
-    response
-}
-
-pub(crate) fn choose_provider(token: &str, providers: &[(String, String)]) -> Response {
-    let links: String = providers
-        .iter()
-        .map(|(key, name)| {
-            let href = format!(
-                "/connect/{}?provider={}",
-                escape(token),
-                escape(&form_urlencoded::byte_serialize(key.as_bytes()).collect::<String>())
-            );
-            format!("<a class=\"button\" href=\"{href}\">Connect {}</a>", escape(name))
-        })
-        .collect();
-    page(StatusCode::OK, "Choose a provider", &format!("<h1>Choose what to connect</h1>{links}"))
 }
 
 /// Pages that take a decision or a password: never framed (a hidden button is the attack), no

@@ -35,6 +35,7 @@ pub(crate) const ROUTE_SCOPES: &[(&str, &str, Required)] = &[
     ("POST", "/v1/grants/{id}/token", action(Action::Retrieve)),
     ("POST", "/v1/grants/{id}/verify", level(Grants, Write)),
     ("POST", "/v1/installs/claim", level(Connect, Write)),
+    ("POST", "/v1/wallet-sessions", level(Grants, Admin)),
     ("GET", "/v1/webhook-endpoints", level(Webhooks, Read)),
     ("POST", "/v1/webhook-endpoints", level(Webhooks, Write)),
     ("DELETE", "/v1/webhook-endpoints/{id}", level(Webhooks, Admin)),

@@ -17,7 +17,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::HeadLimits;
-use crate::routes::{admin, agents, app, approvals, connect, health, portal, proxy, use_api, webhooks};
+use crate::routes::{admin, agents, app, approvals, connect, health, portal, proxy, use_api, wallet, webhooks};
 
 /// Limits of the HTTP edge.
 #[derive(Debug, Clone)]
@@ -100,7 +100,8 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         .route("/approvals/{id}/deny", post(approvals::deny))
         .route("/approvals/{id}/links", post(approvals::create_link))
         .route("/approvals/{id}/execute", post(approvals::execute))
-        .route("/approvals/{id}/result", get(approvals::result));
+        .route("/approvals/{id}/result", get(approvals::result))
+        .route("/wallet-sessions", post(wallet::create_session));
     let counted = vault.clone();
     let proxy_api = Router::new()
         .route("/v1/proxy/{grant_id}/{*path}", any(proxy::proxy))
@@ -124,6 +125,11 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         .route("/portal/sign-out", post(portal::sign_out))
         .route("/portal/sign-out-everywhere", post(portal::sign_out_everywhere))
         .route("/portal/static/portal.css", get(portal::stylesheet))
+        .route("/wallet", get(wallet::page))
+        .route("/wallet/{token}", get(wallet::open))
+        .route("/wallet/sign-out", post(wallet::sign_out))
+        .route("/wallet/grants/{id}/disconnect", post(wallet::disconnect))
+        .route("/wallet/delegations/{id}/revoke", post(wallet::revoke_delegation))
         .route("/connect/install/{config_id}", get(connect::install))
         .route("/connect/callback/{config_id}", get(connect::callback))
         .route("/webhooks/zoom/{config_id}", post(webhooks::zoom))

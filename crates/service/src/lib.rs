@@ -40,17 +40,22 @@ pub use access::delegations::{DelegationInput, DelegationView};
 pub use access::policies::{ApprovalRule, PolicyInput, PolicyRules, PolicyView};
 pub use access::principal::KeyPrincipal;
 pub use access::scopes::{Action, Level, Required, Resource, Scope, ScopeSet};
-pub use admin::apps::{App, AppUpdate};
+pub use access::wallet::{
+    CreatedWalletSession, OpenedWallet, WalletConnection, WalletDelegation, WalletSession, WalletSessionInput,
+    WalletView,
+};
+pub use admin::apps::{App, AppBranding, AppUpdate, BrandingUpdate};
 pub use admin::key_manager::{KeyStatus, RotationReport};
 pub use admin::operators::{NewOperatorSession, OPERATOR_ROLES, OperatorInput, OperatorSession, OperatorView};
 pub use admin::provider_configs::{ProviderConfigInput, ProviderConfigView};
-pub use audit::{AuditEventView, AuditQuery};
+pub use audit::{AuditEventView, AuditFormat, AuditQuery};
 pub use cache::hot_cache::{CacheLimits, STALENESS_BOUND};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connect::callback::CallbackRedirect;
 pub use connect::installs::{ClaimInstallInput, ClaimedInstall, INSTALL_SWEEP_INTERVAL};
 pub use connect::sessions::{
-    BrowserError, ConnectSessionInput, ConnectSessionView, ConnectStart, CreatedConnectSession, FlowCookie,
+    BrowserError, ConnectLanding, ConnectSessionInput, ConnectSessionView, ConnectStart, CreatedConnectSession,
+    FlowCookie, LandingProvider,
 };
 pub use context::{Actor, CallContext};
 pub use error::ServiceError;

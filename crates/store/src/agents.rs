@@ -192,6 +192,18 @@ impl Store {
         .await
     }
 
+    /// Every delegation of one grant, revoked ones included.
+    pub async fn grant_delegations(&self, app_id: &str, grant_id: &str) -> Result<Vec<DelegationRecord>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {DELEGATION_COLUMNS} FROM delegations WHERE grant_id = $1 AND app_id = $2 ORDER BY id"
+        )))
+        .bind(grant_id)
+        .bind(app_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(DelegationRecord::from_row).collect::<Result<_, _>>()?)
+    }
+
     pub async fn find_delegation(&self, app_id: &str, id: &str) -> Result<DelegationRecord, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {DELEGATION_COLUMNS} FROM delegations WHERE id = $1 AND app_id = $2"

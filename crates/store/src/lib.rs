@@ -28,13 +28,14 @@ mod policies;
 mod provider_configs;
 mod provider_webhooks;
 mod sealed_columns;
+mod wallet_sessions;
 mod webhook_outbox;
 
 pub use admin_tokens::AdminTokenRecord;
 pub use agents::{AgentRecord, DelegationRecord};
 pub use api_keys::ApiKeyRecord;
 pub use approvals::{ApprovalFilter, ApprovalLinkRecord, ApprovalRecord, ExecutionEnd};
-pub use apps::AppRecord;
+pub use apps::{AppRecord, Branding};
 pub use audit::{AuditFilter, AuditRecord};
 pub use changes::{ChangeKind, ChangeListener, ChangeRow};
 pub use connect_sessions::{ConnectSessionRecord, SessionOutcome};
@@ -51,6 +52,7 @@ pub use policies::PolicyRecord;
 pub use provider_configs::ProviderConfigRecord;
 pub use provider_webhooks::ProviderWebhookRecord;
 pub use sealed_columns::{SEALED_COLUMNS, SealedColumn, SealedValue};
+pub use wallet_sessions::WalletSessionRecord;
 pub use webhook_outbox::{WebhookDeliveryRecord, WebhookEndpointRecord};
 
 /// Unix time in milliseconds, the only time representation the store knows.

@@ -65,6 +65,7 @@ fn app(id: &str) -> AppRecord {
         created_at: 1_700_000_000_000,
         return_origins: vec!["https://a.example".into()],
         install_return_url: None,
+        branding: Default::default(),
     }
 }
 

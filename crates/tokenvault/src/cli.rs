@@ -134,6 +134,9 @@ pub enum Command {
     /// Connect sessions: send an end user through a provider's OAuth flow (API key).
     #[command(subcommand)]
     ConnectSessions(ConnectSessionsCommand),
+    /// Wallet sessions: a link that lets one end user see and revoke their connections (API key).
+    #[command(subcommand)]
+    WalletSessions(WalletSessionsCommand),
     /// Grants: connected accounts, their tokens and disconnects (API key).
     #[command(subcommand)]
     Grants(GrantsCommand),
@@ -476,10 +479,29 @@ pub enum AppsCommand {
         #[arg(long)]
         no_install_return_url: bool,
         #[command(flatten)]
+        branding: BrandingArgs,
+        #[command(flatten)]
         body: BodyArgs,
     },
     /// Delete an app and everything it owns.
     Delete { app_id: String },
+}
+
+/// How the app shows itself on the hosted Connect UI and the wallet; an empty value clears one.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BrandingArgs {
+    /// The name end users see (default: the app's name).
+    #[arg(long, value_name = "NAME")]
+    pub display_name: Option<String>,
+    /// An https image URL shown on the hosted pages.
+    #[arg(long, value_name = "URL")]
+    pub logo_url: Option<String>,
+    /// The colour of buttons and links, `#rrggbb`.
+    #[arg(long, value_name = "#RRGGBB")]
+    pub accent_color: Option<String>,
+    /// Where end users get help: an https URL or `mailto:` address.
+    #[arg(long, value_name = "URL")]
+    pub support_url: Option<String>,
 }
 
 /// What a new key may do, for how long and from where.
@@ -640,6 +662,18 @@ pub enum ConnectSessionsCommand {
     },
     /// Poll a session.
     Get { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WalletSessionsCommand {
+    /// Create a wallet session for one end user; send them to its `wallet_url` (it opens once).
+    Create {
+        #[arg(long)]
+        end_user_id: String,
+        /// How long the link and the signed-in wallet last (60-3600, default 900).
+        #[arg(long, value_name = "SECONDS")]
+        ttl_seconds: Option<u64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -854,10 +888,13 @@ pub enum AuditCommand {
         #[command(flatten)]
         page: PageArgs,
     },
-    /// Every matching event as JSON lines on standard output.
+    /// Every matching event on standard output, as JSON lines (default) or CSV.
     Export {
         #[command(flatten)]
         filters: AuditFilters,
+        /// `jsonl` or `csv`.
+        #[arg(long, value_name = "FORMAT", value_parser = ["jsonl", "csv"])]
+        format: Option<String>,
     },
 }
 

@@ -16,7 +16,7 @@ use crate::cli::{
     AdminTokensCommand, AgentsCommand, ApiKeysCommand, ApprovalsCommand, AppsCommand, AuditCommand, AuditFilters,
     BodyArgs, Command, ConnectSessionsCommand, DelegationsCommand, GrantsCommand, InstallsCommand, KeyArgs,
     KeysCommand, OperatorsCommand, PageArgs, PoliciesCommand, PolicyArgs, ProviderConfigArgs, ProviderConfigsCommand,
-    ProvidersCommand, SecretArgs, SecretsCommand, WebhooksCommand,
+    ProvidersCommand, SecretArgs, SecretsCommand, WalletSessionsCommand, WebhooksCommand,
 };
 use crate::client::{ApiClient, Auth, Call, segment};
 use crate::output::{self, Outcome};
@@ -48,6 +48,7 @@ pub async fn run(client: &ApiClient, command: Command) -> anyhow::Result<Outcome
         }
         Command::ProviderConfigs(command) => provider_configs(client, command, &mut stdin).await,
         Command::ConnectSessions(command) => connect_sessions(client, command, &mut stdin).await,
+        Command::WalletSessions(command) => wallet_sessions(client, command).await,
         Command::Grants(command) => grants(client, command).await,
         Command::Installs(InstallsCommand::Claim { claim, end_user_id }) => {
             let body = json!({ "claim": claim, "end_user_id": end_user_id });
@@ -101,13 +102,35 @@ async fn apps(client: &ApiClient, command: AppsCommand) -> anyhow::Result<Outcom
             let call = Call::new(Auth::Admin, Method::POST, "/admin/v1/apps").body(json!({ "name": name }));
             record(client, call).await
         }
-        AppsCommand::Update { app_id, name, return_origins, install_return_url, no_install_return_url, body } => {
+        AppsCommand::Update {
+            app_id,
+            name,
+            return_origins,
+            install_return_url,
+            no_install_return_url,
+            branding,
+            body,
+        } => {
             let mut update = body_object(&body, &[], &mut Stdin::default())?;
             set(&mut update, "name", name);
             set_list(&mut update, "return_origins", return_origins);
             set(&mut update, "install_return_url", install_return_url);
             if no_install_return_url {
                 update.insert("install_return_url".into(), Value::Null);
+            }
+            let mut shown = Map::new();
+            for (field, value) in [
+                ("display_name", branding.display_name),
+                ("logo_url", branding.logo_url),
+                ("accent_color", branding.accent_color),
+                ("support_url", branding.support_url),
+            ] {
+                if let Some(value) = value {
+                    shown.insert(field.into(), if value.is_empty() { Value::Null } else { Value::String(value) });
+                }
+            }
+            if !shown.is_empty() {
+                update.insert("branding".into(), Value::Object(shown));
             }
             let call = match app_id {
                 Some(id) => Call::new(Auth::Admin, Method::PATCH, format!("/admin/v1/apps/{}", segment(&id)?)),
@@ -425,6 +448,20 @@ async fn connect_sessions(
     }
 }
 
+async fn wallet_sessions(client: &ApiClient, command: WalletSessionsCommand) -> anyhow::Result<Outcome> {
+    match command {
+        WalletSessionsCommand::Create { end_user_id, ttl_seconds } => {
+            let mut body = Map::new();
+            body.insert("end_user_id".into(), end_user_id.into());
+            set(&mut body, "ttl_seconds", ttl_seconds);
+            let call = Call::new(Auth::App, Method::POST, "/v1/wallet-sessions").body(Value::Object(body));
+            let created = client.json(call).await?;
+            let note = Some("send the end user to `wallet_url`; it opens once and is shown only now".to_owned());
+            Ok(Outcome::Record { value: created, note })
+        }
+    }
+}
+
 async fn grants(client: &ApiClient, command: GrantsCommand) -> anyhow::Result<Outcome> {
     match command {
         GrantsCommand::List { end_user_id, provider, status, page: p } => {
@@ -594,10 +631,11 @@ async fn audit(client: &ApiClient, command: AuditCommand) -> anyhow::Result<Outc
             let call = paged(audit_query(Call::get(Auth::App, "/v1/audit"), filters), &p);
             page(client, call, output::AUDIT_COLUMNS).await
         }
-        AuditCommand::Export { filters } => {
+        AuditCommand::Export { filters, format } => {
             use futures_util::StreamExt;
             use std::io::Write;
-            let response = client.send(audit_query(Call::get(Auth::App, "/v1/audit/export"), filters)).await?;
+            let call = audit_query(Call::get(Auth::App, "/v1/audit/export"), filters).query("format", format);
+            let response = client.send(call).await?;
             let mut stream = response.bytes_stream();
             let mut out = std::io::stdout().lock();
             while let Some(chunk) = stream.next().await {

@@ -25,11 +25,10 @@ fn redirect(location: &str, cookie: Option<&FlowCookie>) -> Response {
     match HeaderValue::from_str(location) {
         Ok(value) => response.headers_mut().insert(header::LOCATION, value),
         Err(_) => {
-            return pages::error_page(&BrowserError {
-                status: 500,
-                code: "internal_error",
-                message: "invalid redirect".into(),
-            });
+            return crate::hosted::error(
+                &BrowserError { status: 500, code: "internal_error", message: "invalid redirect".into() },
+                None,
+            );
         }
     };
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -53,8 +52,8 @@ fn redirect(location: &str, cookie: Option<&FlowCookie>) -> Response {
 fn respond(token: &str, result: Result<ConnectStart, BrowserError>) -> Response {
     match result {
         Ok(ConnectStart::Redirect { url, cookie }) => redirect(&url, Some(&cookie)),
-        Ok(ConnectStart::Choose { providers }) => pages::choose_provider(token, &providers),
-        Err(error) => pages::error_page(&error),
+        Ok(ConnectStart::Landing(landing)) => crate::hosted::landing(token, &landing),
+        Err(error) => crate::hosted::error(&error, None),
     }
 }
 
@@ -82,7 +81,7 @@ pub(crate) async fn callback(
     let cookies = parse_cookies(&headers);
     match vault.handle_callback(&config_id, query.as_deref().unwrap_or(""), &cookies).await {
         Ok(done) => redirect(&done.url, None),
-        Err(error) => pages::error_page(&error),
+        Err(error) => crate::hosted::error(&error, None),
     }
 }
 

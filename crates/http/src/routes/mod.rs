@@ -7,6 +7,7 @@ pub(crate) mod health;
 pub(crate) mod portal;
 pub(crate) mod proxy;
 pub(crate) mod use_api;
+pub(crate) mod wallet;
 pub(crate) mod webhooks;
 
 use serde::{Deserialize, Serialize};

@@ -97,37 +97,24 @@ pub(crate) async fn query_audit(
     Ok(Json(Page::new(events, limit, |e| e.id.clone())))
 }
 
-/// The whole (filtered) audit log as JSON lines. It is not paginated, so `limit` and `after`
-/// are refused rather than ignored.
+/// The whole (filtered) audit log as JSON lines or CSV (`format`).
 pub(crate) async fn export_audit(
     caller: AppCaller,
     State(vault): State<Arc<Vault>>,
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    if query.limit.is_some() || query.after.is_some() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "the export returns every matching event: it takes no `limit` or `after`",
-        ));
+    let (format, body) = vault.export_audit(&caller.app_id, &query).await?;
+    Ok(export_response(format, body))
+}
+
+/// An export as a download (`audit.jsonl` / `audit.csv`).
+pub(crate) fn export_response(format: tokenvault_service::AuditFormat, body: String) -> Response {
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    let disposition = format!("attachment; filename=\"audit.{}\"", format.extension());
+    if let Ok(disposition) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, disposition);
     }
-    let mut lines = String::new();
-    let mut page = AuditQuery { limit: Some(PageSize::AUDIT.max), ..query };
-    loop {
-        let events = vault.query_audit(&caller.app_id, &page).await?;
-        for event in &events {
-            lines.push_str(
-                &serde_json::to_string(event)
-                    .map_err(|e| ApiError::from(tokenvault_service::ServiceError::Internal(e.to_string())))?,
-            );
-            lines.push('\n');
-        }
-        match events.last() {
-            Some(last) if events.len() == PageSize::AUDIT.max as usize => page.after = Some(last.id.clone()),
-            _ => break,
-        }
-    }
-    let mut response = Response::new(Body::from(lines));
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
-    Ok(response)
+    response
 }

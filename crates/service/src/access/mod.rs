@@ -11,3 +11,4 @@ pub(crate) mod policies;
 pub(crate) mod principal;
 pub(crate) mod request;
 pub(crate) mod scopes;
+pub(crate) mod wallet;

@@ -81,6 +81,91 @@ pub struct AuditQuery {
     pub to: Option<String>,
     pub after: Option<String>,
     pub limit: Option<u32>,
+    /// The export's format (`jsonl`, the default, or `csv`); not for pages.
+    pub format: Option<String>,
+}
+
+/// How an export is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditFormat {
+    /// One JSON object per line (`application/x-ndjson`).
+    JsonLines,
+    /// A header row, then one row per event (`text/csv`); cells that a spreadsheet would run as a
+    /// formula are prefixed with `'`.
+    Csv,
+}
+
+impl AuditFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            AuditFormat::JsonLines => "application/x-ndjson",
+            AuditFormat::Csv => "text/csv; charset=utf-8",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            AuditFormat::JsonLines => "jsonl",
+            AuditFormat::Csv => "csv",
+        }
+    }
+}
+
+const CSV_COLUMNS: [&str; 19] = [
+    "id",
+    "at",
+    "action",
+    "outcome",
+    "grant_id",
+    "end_user_id",
+    "provider",
+    "actor_type",
+    "actor_id",
+    "actor_reason",
+    "agent_id",
+    "api_key_id",
+    "request_id",
+    "method",
+    "host",
+    "path",
+    "upstream_status",
+    "latency_ms",
+    "detail",
+];
+
+/// A cell a spreadsheet would evaluate (`=`, `+`, `-`, `@`, tab, CR) is written as text.
+fn cell(value: Option<&str>) -> String {
+    match value {
+        Some(v) if v.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{v}"),
+        Some(v) => v.to_owned(),
+        None => String::new(),
+    }
+}
+
+fn csv_row(e: &AuditEventView) -> Vec<String> {
+    let actor = e.actor.as_ref();
+    let number = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
+    vec![
+        cell(Some(&e.id)),
+        e.at.to_rfc3339(),
+        cell(Some(&e.action)),
+        cell(Some(&e.outcome)),
+        cell(e.grant_id.as_deref()),
+        cell(e.end_user_id.as_deref()),
+        cell(e.provider.as_deref()),
+        cell(actor.and_then(|a| a.kind.as_deref())),
+        cell(actor.and_then(|a| a.id.as_deref())),
+        cell(actor.and_then(|a| a.reason.as_deref())),
+        cell(e.agent_id.as_deref()),
+        cell(e.api_key_id.as_deref()),
+        cell(e.request_id.as_deref()),
+        cell(e.method.as_deref()),
+        cell(e.host.as_deref()),
+        cell(e.path.as_deref()),
+        number(e.upstream_status),
+        number(e.latency_ms),
+        cell(e.detail.as_deref()),
+    ]
 }
 
 fn parse_time(field: &str, text: &str) -> Result<i64, ServiceError> {
@@ -92,6 +177,9 @@ fn parse_time(field: &str, text: &str) -> Result<i64, ServiceError> {
 impl Vault {
     /// A page of the app's audit log (pending entries are flushed first).
     pub async fn query_audit(&self, app_id: &str, query: &AuditQuery) -> Result<Vec<AuditEventView>, ServiceError> {
+        if query.format.is_some() {
+            return Err(ServiceError::invalid("invalid_query", "`format` applies to the export only"));
+        }
         self.flush_audit().await;
         let filter = AuditFilter {
             grant_id: query.grant_id.as_deref(),
@@ -113,6 +201,52 @@ impl Vault {
             .into_iter()
             .map(AuditEventView::from)
             .collect())
+    }
+
+    /// The whole (filtered) audit log, oldest first, in `format` (from `query.format`: `jsonl`,
+    /// the default, or `csv`). It is not paginated, so `limit` and `after` are refused rather than
+    /// ignored.
+    pub async fn export_audit(&self, app_id: &str, query: &AuditQuery) -> Result<(AuditFormat, String), ServiceError> {
+        if query.limit.is_some() || query.after.is_some() {
+            return Err(ServiceError::invalid(
+                "invalid_query",
+                "the export returns every matching event: it takes no `limit` or `after`",
+            ));
+        }
+        let format = match query.format.as_deref() {
+            None | Some("jsonl") => AuditFormat::JsonLines,
+            Some("csv") => AuditFormat::Csv,
+            Some(_) => return Err(ServiceError::invalid("invalid_query", "`format` is `jsonl` or `csv`")),
+        };
+        let internal = |e: &dyn std::fmt::Display| ServiceError::Internal(format!("audit export: {e}"));
+        let mut out = String::new();
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        if format == AuditFormat::Csv {
+            csv.write_record(CSV_COLUMNS).map_err(|e| internal(&e))?;
+        }
+        let max = crate::PageSize::AUDIT.max;
+        let mut page = AuditQuery { limit: Some(max), format: None, ..query.clone() };
+        loop {
+            let events = self.query_audit(app_id, &page).await?;
+            for event in &events {
+                match format {
+                    AuditFormat::JsonLines => {
+                        out.push_str(&serde_json::to_string(event).map_err(|e| internal(&e))?);
+                        out.push('\n');
+                    }
+                    AuditFormat::Csv => csv.write_record(csv_row(event)).map_err(|e| internal(&e))?,
+                }
+            }
+            match events.last() {
+                Some(last) if events.len() == max as usize => page.after = Some(last.id.clone()),
+                _ => break,
+            }
+        }
+        if format == AuditFormat::Csv {
+            let bytes = csv.into_inner().map_err(|e| internal(&e))?;
+            out = String::from_utf8(bytes).map_err(|e| internal(&e))?;
+        }
+        Ok((format, out))
     }
 
     /// Deletes audit rows older than the configured retention (one pass of the hourly worker);

@@ -9,5 +9,5 @@ mod log;
 mod writer;
 
 pub(crate) use entry::{AuditEntry, error_code, outcome_of, path_without_values};
-pub use log::{AuditEventView, AuditQuery};
+pub use log::{AuditEventView, AuditFormat, AuditQuery};
 pub(crate) use writer::{AuditQueue, AuditSink, Reserved, spawn_writer};

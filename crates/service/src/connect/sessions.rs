@@ -77,8 +77,31 @@ pub struct CreatedConnectSession {
 pub enum ConnectStart {
     /// Send the browser here, setting the cookie that binds the flow to this browser.
     Redirect { url: String, cookie: FlowCookie },
-    /// Several providers are allowed: let the user choose (key, display name).
-    Choose { providers: Vec<(String, String)> },
+    /// The hosted Connect page: who asks, for which providers, with what access.
+    Landing(Box<ConnectLanding>),
+}
+
+/// What the hosted Connect page shows before the user leaves for a provider.
+#[derive(Debug, Clone)]
+pub struct ConnectLanding {
+    pub app: crate::App,
+    pub providers: Vec<LandingProvider>,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct LandingProvider {
+    /// The provider configuration's key (`?provider=` starts it).
+    pub key: String,
+    /// The catalog id (`zoom`, `dialpad`, …): picks the logo.
+    pub provider: String,
+    pub display_name: String,
+    /// The access requested: scope names with the catalog's descriptions.
+    pub scopes: Vec<(String, String)>,
+    /// Said instead of (or beside) the scopes, e.g. that Zoom's come from the app's settings.
+    pub scope_note: Option<String>,
+    /// The account this end user already connected with this configuration, if any.
+    pub connected_account: Option<String>,
 }
 
 /// The cookie that ties a flow's callback to the browser that started it (RFC 6749 §10.12).
@@ -99,7 +122,7 @@ pub struct BrowserError {
 }
 
 impl BrowserError {
-    pub(crate) fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into() }
     }
 }
@@ -289,31 +312,19 @@ impl Vault {
         let allowed: Vec<&ProviderConfigRecord> =
             configs.iter().filter(|c| session.allowed_configs.contains(&c.key)).collect();
         let config = match (provider, allowed.as_slice()) {
-            (Some(key), _) => *allowed.iter().find(|c| c.key == key).ok_or_else(|| {
-                BrowserError::new(400, "provider_not_allowed", "this connect link does not allow that provider")
-            })?,
-            (None, [only]) => *only,
-            (None, []) => {
+            (_, []) => {
                 return Err(BrowserError::new(
                     400,
                     "provider_not_allowed",
-                    "the providers of this link are no longer configured",
+                    "the app has not finished setting up this connection; please contact the app's support",
                 ));
             }
-            (None, several) => {
-                let providers = several
-                    .iter()
-                    .map(|c| {
-                        (
-                            c.key.clone(),
-                            self.catalog()
-                                .get(&c.provider)
-                                .map(|d| d.display_name.clone())
-                                .unwrap_or_else(|| c.provider.clone()),
-                        )
-                    })
-                    .collect();
-                return Ok(ConnectStart::Choose { providers });
+            (Some(key), _) => *allowed.iter().find(|c| c.key == key).ok_or_else(|| {
+                BrowserError::new(400, "provider_not_allowed", "this connect link does not allow that provider")
+            })?,
+            (None, offered) => {
+                let landing = self.connect_landing(&session, offered).await.map_err(BrowserError::from)?;
+                return Ok(ConnectStart::Landing(Box::new(landing)));
             }
         };
         let started = self
@@ -339,6 +350,55 @@ impl Vault {
             ));
         }
         self.begin_flow(&session.app_id, Some(&session.id), config).await
+    }
+
+    async fn connect_landing(
+        &self,
+        session: &ConnectSessionRecord,
+        offered: &[&ProviderConfigRecord],
+    ) -> Result<ConnectLanding, ServiceError> {
+        let app: crate::App =
+            self.store.get_app(&session.app_id).await.map_err(ServiceError::from_store("app"))?.into();
+        let filter =
+            tokenvault_store::GrantFilter { end_user_id: Some(&session.end_user_id), provider: None, status: None };
+        let existing = self.store.list_grants(&session.app_id, &filter, None, 200).await?;
+        let providers = offered
+            .iter()
+            .map(|config| {
+                let definition = self.catalog().get(&config.provider);
+                let described = |name: &String| {
+                    let description = definition
+                        .as_ref()
+                        .and_then(|d| d.scopes.iter().find(|o| &o.name == name))
+                        .map(|o| o.description.clone())
+                        .unwrap_or_default();
+                    (name.clone(), description)
+                };
+                let connected_account = existing
+                    .iter()
+                    .filter(|g| g.provider_config_id == config.id && g.status != "revoked")
+                    .max_by_key(|g| g.created_at)
+                    .map(|g| {
+                        let account = crate::lifecycle::grants::GrantView::from(g.clone()).account;
+                        account.email.or(account.name).unwrap_or(account.id)
+                    });
+                LandingProvider {
+                    key: config.key.clone(),
+                    provider: config.provider.clone(),
+                    display_name: definition
+                        .as_ref()
+                        .map(|d| d.display_name.clone())
+                        .unwrap_or_else(|| config.provider.clone()),
+                    scopes: config.scopes.iter().map(described).collect(),
+                    scope_note: definition
+                        .as_ref()
+                        .filter(|d| !d.scope_policy.configurable)
+                        .and_then(|d| d.scope_policy.explanation.clone()),
+                    connected_account,
+                }
+            })
+            .collect();
+        Ok(ConnectLanding { app, providers, expires_at: Timestamp::from_millis(session.expires_at) })
     }
 
     /// Creates a flow (state, browser binding, PKCE) and returns the provider's authorize URL.

@@ -24,6 +24,7 @@ pub enum IdKind {
     ApprovalLink,
     Operator,
     OperatorSession,
+    WalletSession,
 }
 
 impl IdKind {
@@ -48,6 +49,7 @@ impl IdKind {
             IdKind::ApprovalLink => "apl",
             IdKind::Operator => "opr",
             IdKind::OperatorSession => "ops",
+            IdKind::WalletSession => "wls",
         }
     }
 
@@ -72,6 +74,7 @@ impl IdKind {
             IdKind::ApprovalLink => "approval link",
             IdKind::Operator => "operator",
             IdKind::OperatorSession => "operator session",
+            IdKind::WalletSession => "wallet session",
         }
     }
 

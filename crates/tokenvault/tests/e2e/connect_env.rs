@@ -13,6 +13,15 @@ use crate::support::{TestVault, test_settings};
 pub const RETURN_ORIGIN: &str = "https://app.example.com";
 pub const RETURN_URL: &str = "https://app.example.com/connected?from=vault";
 
+/// The link of the hosted Connect page's first "Continue" button (HTML-unescaped).
+pub fn continue_href(page: &str) -> Option<String> {
+    let at = page.find("id=\"continue-")?;
+    let tag_start = page[..at].rfind("<a ")?;
+    let tag = &page[tag_start..];
+    let href = tag.split("href=\"").nth(1)?.split('"').next()?;
+    Some(href.replace("&amp;", "&").replace("&#x3d;", "=").replace("&#61;", "="))
+}
+
 pub struct ConnectEnv {
     pub vault: TestVault,
     pub fakes: Fakes,
@@ -161,9 +170,15 @@ impl ConnectEnv {
         Step { status, location, cookies, body, error_code }
     }
 
-    /// Opens the connect URL: returns the provider authorize URL and the flow cookie.
+    /// Opens the connect URL: returns the provider authorize URL and the flow cookie. The hosted
+    /// Connect page comes first unless the URL names the provider; then its first "Continue"
+    /// button is followed, as a person would.
     pub async fn open(&self, connect_url: &str) -> (String, Vec<String>) {
-        let step = self.get(connect_url, &[]).await;
+        let mut step = self.get(connect_url, &[]).await;
+        if step.status == StatusCode::OK {
+            let start = continue_href(&step.body).unwrap_or_else(|| panic!("no continue button: {}", step.body));
+            step = self.get(&self.vault.url(&start), &[]).await;
+        }
         assert_eq!(step.status, StatusCode::SEE_OTHER, "{}", step.body);
         (step.location.unwrap(), step.cookies)
     }

@@ -381,8 +381,11 @@ mod secrets_in_urls {
         let connect_url = created["connect_url"].as_str().unwrap().to_owned();
         assert!(connect_url.contains(&token), "{connect_url}");
 
-        // The browser: the link, the provider (auto-consent), the callback.
-        let (status, authorize, cookies, _) = send(http.get(&connect_url)).await;
+        // The browser: the hosted page, its Continue button, the provider (auto-consent), the
+        // callback.
+        let (status, _, _, _) = send(http.get(&connect_url)).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, authorize, cookies, _) = send(http.get(format!("{connect_url}?provider=zoom"))).await;
         assert_eq!(status, StatusCode::SEE_OTHER);
         let authorize = authorize.unwrap();
         let state = query_of(&authorize)["state"].clone();

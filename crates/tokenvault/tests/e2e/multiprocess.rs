@@ -117,7 +117,8 @@ impl Cluster {
             .json()
             .await
             .unwrap();
-        let open = self.http.get(session["connect_url"].as_str().unwrap()).send().await.unwrap();
+        let start = format!("{}?provider=zoom", session["connect_url"].as_str().unwrap());
+        let open = self.http.get(start).send().await.unwrap();
         let cookie = open.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
         let authorize = open.headers()["location"].to_str().unwrap().to_owned();
         let consent = self.http.get(authorize).send().await.unwrap();

@@ -723,7 +723,8 @@ fn the_checker_refuses_what_the_document_does_not_describe() {
     let document: Value = serde_json::from_str(include_str!("../../../http/openapi.json")).unwrap();
     let spec = Spec::new(document);
     let app = json!({ "id": "app_0192f7c4e6a87b3c9d1e2f3a4b5c6d7e", "name": "acme", "created_at": "2026-01-02T03:04:05.678Z",
-                      "return_origins": [], "install_return_url": null });
+                      "return_origins": [], "install_return_url": null,
+                      "branding": { "display_name": null, "logo_url": null, "accent_color": null, "support_url": null } });
     let get = Method::GET;
     let template = "/admin/v1/apps/{app_id}";
     let ok =
