@@ -48,6 +48,9 @@ pub use admin::apps::{App, AppBranding, AppUpdate, BrandingUpdate};
 pub use admin::key_manager::{KeyStatus, RotationReport};
 pub use admin::operators::{NewOperatorSession, OPERATOR_ROLES, OperatorInput, OperatorSession, OperatorView};
 pub use admin::provider_configs::{ProviderConfigInput, ProviderConfigView};
+pub use audit::stats::{
+    AppNeedingReauth, GRANT_STATUSES, PortalStats, ProviderTraffic, RefreshCount, STATS_HOURS, StatusCount,
+};
 pub use audit::{AuditEventView, AuditFormat, AuditQuery};
 pub use cache::hot_cache::{CacheLimits, STALENESS_BOUND};
 pub use clock::{Clock, ManualClock, SystemClock};

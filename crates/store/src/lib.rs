@@ -28,6 +28,7 @@ mod policies;
 mod provider_configs;
 mod provider_webhooks;
 mod sealed_columns;
+mod stats;
 mod wallet_sessions;
 mod webhook_outbox;
 
@@ -52,6 +53,7 @@ pub use policies::PolicyRecord;
 pub use provider_configs::ProviderConfigRecord;
 pub use provider_webhooks::ProviderWebhookRecord;
 pub use sealed_columns::{SEALED_COLUMNS, SealedColumn, SealedValue};
+pub use stats::{AppGrantCount, AuditActionCount, ProxyHourCount};
 pub use wallet_sessions::WalletSessionRecord;
 pub use webhook_outbox::{WebhookDeliveryRecord, WebhookEndpointRecord};
 

@@ -73,7 +73,13 @@ pub(crate) async fn open(State(vault): State<Arc<Vault>>, Path(token): Path<Stri
             response.headers_mut().append(header::SET_COOKIE, cookie(&vault, opened.cookie.expose_secret(), max_age));
             response
         }
-        Err(error) => crate::hosted::error(&browser_error(error), None),
+        Err(error) => {
+            let mut error = browser_error(error);
+            if error.code == "unknown_wallet_link" {
+                error.status = 404;
+            }
+            crate::hosted::error(&error, None)
+        }
     }
 }
 

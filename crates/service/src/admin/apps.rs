@@ -74,6 +74,7 @@ pub struct AppUpdate {
     #[serde(default, with = "double_option")]
     pub install_return_url: Option<Option<String>>,
     /// Each field given replaces the stored one; `null` clears it.
+    #[serde(default, deserialize_with = "crate::values::json_objects::opt_object")]
     pub branding: Option<BrandingUpdate>,
 }
 

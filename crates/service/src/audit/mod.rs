@@ -6,6 +6,7 @@
 
 pub(crate) mod entry;
 mod log;
+pub(crate) mod stats;
 mod writer;
 
 pub(crate) use entry::{AuditEntry, error_code, outcome_of, path_without_values};

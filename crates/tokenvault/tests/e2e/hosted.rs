@@ -36,6 +36,8 @@ async fn branding_and_scopes_show_on_the_hosted_connect_page(env: ConnectEnv) {
         let (status, error) = env.api(Method::PATCH, "/v1/app", Some(json!({ "branding": body }))).await;
         assert_eq!((status, error["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{body}: {error}");
     }
+    let (status, error) = env.api(Method::PATCH, "/v1/app", Some(json!({ "branding": [null, null] }))).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_body")), "{error}");
     let branding = json!({ "display_name": "Acme <CRM>", "accent_color": "#FFD700",
         "logo_url": "https://cdn.acme.example/logo.png", "support_url": "mailto:help@acme.example" });
     let (status, app) = env.api(Method::PATCH, "/v1/app", Some(json!({ "branding": branding }))).await;
@@ -199,6 +201,7 @@ async fn wallet_links_open_once_and_need_the_right_key(env: ConnectEnv) {
     assert_eq!(again.status(), StatusCode::GONE);
     assert_eq!(again.headers()["x-tokenvault-error"], "wallet_link_used");
     let unknown = browser().get(env.vault.url("/wallet/tvw_unknown")).send().await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     assert_eq!(unknown.headers()["x-tokenvault-error"], "unknown_wallet_link");
     assert_eq!(wallet_page(&env, "tv_wallet=forged").await.0, StatusCode::UNAUTHORIZED);
     for (body, code) in [

@@ -3,6 +3,14 @@
 //! lives in an HttpOnly, SameSite=Strict cookie scoped to `/portal` (Secure when the public URL is
 //! https), and every form that changes something carries the session's CSRF token. Pages call
 //! the same service layer as the API.
+//!
+//! Submodules hold the pages of one area each (`apps`: an app's settings, provider
+//! configurations and keys; `activity`: grants and audit). This module holds what they share:
+//! the session, the role check (viewers may look, not change), form fields, page responses.
+
+pub(crate) mod activity;
+pub(crate) mod apps;
+pub(crate) mod charts;
 
 use std::sync::Arc;
 
@@ -18,9 +26,10 @@ use tokenvault_service::{OperatorSession, ServiceError, Vault};
 
 const SESSION_COOKIE: &str = "tv_portal";
 const SIGN_IN_COOKIE: &str = "tv_signin";
-const STYLESHEET: &str = include_str!("../../static/portal.css");
-const PORTAL_CSP: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const STYLESHEET: &str = include_str!("../../../static/portal.css");
+const SCRIPT: &str = include_str!("../../../static/portal.js");
+const PORTAL_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 #[derive(Template)]
 #[template(path = "portal/sign_in.html")]
@@ -43,10 +52,13 @@ struct OverviewPage<'a> {
     role: &'a str,
     csrf: &'a str,
     apps: Vec<AppRow>,
+    may_change: bool,
+    /// The activity charts (`None` when the numbers could not be read).
+    charts: Option<charts::OverviewCharts>,
 }
 
-/// A page: strict CSP (no script at all, styles from this origin), never framed, never cached.
-fn page(status: StatusCode, html: Result<String, askama::Error>) -> Response {
+/// A page: strict CSP (script and styles only from this origin), never framed, never cached.
+pub(crate) fn page(status: StatusCode, html: Result<String, askama::Error>) -> Response {
     let Ok(html) = html else {
         return crate::ApiError::from(ServiceError::Internal("a portal page failed to render".into())).into_response();
     };
@@ -70,9 +82,11 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     crate::pages::cookies(headers).find(|(n, _)| *n == name).map(|(_, v)| v)
 }
 
-fn see_other(to: &'static str) -> Response {
+pub(crate) fn see_other(to: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
-    response.headers_mut().insert(header::LOCATION, HeaderValue::from_static(to));
+    if let Ok(to) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(header::LOCATION, to);
+    }
     response.extensions_mut().insert(crate::pages::RenderedPage);
     response
 }
@@ -80,6 +94,128 @@ fn see_other(to: &'static str) -> Response {
 async fn session(vault: &Vault, headers: &HeaderMap) -> Option<OperatorSession> {
     let secret = cookie_value(headers, SESSION_COOKIE)?;
     vault.operator_session(secret).await.ok()
+}
+
+/// `GET /portal/static/portal.js`: the copy buttons (`data-copy` names the element whose text is
+/// copied). Pages work without it.
+pub(crate) async fn script() -> Response {
+    let mut response = SCRIPT.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response
+}
+
+/// The signed-in operator of a page, or the way to the sign-in page.
+pub(crate) async fn signed_in(vault: &Vault, headers: &HeaderMap) -> Result<OperatorSession, Response> {
+    session(vault, headers).await.ok_or_else(|| see_other("/portal/sign-in"))
+}
+
+/// Whether the operator's role may change things (owner, admin); viewers only look.
+pub(crate) fn may_change(session: &OperatorSession) -> bool {
+    session.operator.role != "viewer"
+}
+
+/// A form's fields, in order (a name may repeat: checkboxes).
+pub(crate) struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    /// The first value of `name`, trimmed ("" when absent).
+    pub fn get(&self, name: &str) -> &str {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.trim()).unwrap_or("")
+    }
+
+    /// The value of `name`, `None` when absent or blank.
+    pub fn opt(&self, name: &str) -> Option<String> {
+        Some(self.get(name)).filter(|v| !v.is_empty()).map(str::to_owned)
+    }
+
+    /// Every non-blank value of `name`.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0.iter().filter(|(n, v)| n == name && !v.trim().is_empty()).map(|(_, v)| v.trim().to_owned()).collect()
+    }
+}
+
+/// The operator of a form that changes something: signed in, the session's CSRF token, and a
+/// role that may change things. Otherwise the page that says why.
+pub(crate) async fn editor(
+    vault: &Vault,
+    headers: &HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<(OperatorSession, Fields), Response> {
+    let Ok(Form(fields)) = form else {
+        let error = ServiceError::invalid("invalid_form", "the form could not be read");
+        return Err(crate::pages::refusal("This form cannot be used", error));
+    };
+    let fields = Fields(fields);
+    let session = signed_in(vault, headers).await?;
+    if !Vault::operator_csrf_ok(&session, fields.get("csrf")) {
+        let error =
+            ServiceError::Forbidden { code: "csrf_failed", message: "the form is not from this session".into() };
+        return Err(crate::pages::refusal("This form cannot be used", error));
+    }
+    if !may_change(&session) {
+        let error = ServiceError::Forbidden {
+            code: "role_forbidden",
+            message: "a viewer can look at everything but change nothing; ask an owner or admin".into(),
+        };
+        return Err(crate::pages::refusal("Your role cannot do this", error));
+    }
+    Ok((session, fields))
+}
+
+/// The audit context of what an operator does in the portal: actor `operator`, their id.
+pub(crate) fn operator_context(
+    session: &OperatorSession,
+    context: tokenvault_service::CallContext,
+) -> tokenvault_service::CallContext {
+    tokenvault_service::CallContext {
+        actor: tokenvault_service::Actor {
+            kind: Some("operator".into()),
+            id: Some(session.operator.id.clone()),
+            reason: Some("portal".into()),
+        },
+        ..context
+    }
+}
+
+/// What the app pages' header and tabs show (`templates/portal/app_base.html`).
+pub(crate) struct AppNav {
+    pub email: String,
+    pub role: String,
+    pub csrf: String,
+    pub app_id: String,
+    pub app_name: String,
+    /// `settings`, `providers`, `keys`, `grants` or `audit`.
+    pub tab: &'static str,
+    pub notice: Option<String>,
+    /// Whether to show the forms that change things (not for viewers).
+    pub may_change: bool,
+}
+
+/// The app a page is about (a `404` page when there is none) and its header.
+pub(crate) async fn app_nav(
+    vault: &Vault,
+    session: &OperatorSession,
+    app_id: &str,
+    tab: &'static str,
+) -> Result<(tokenvault_service::App, AppNav), Response> {
+    let app = vault.get_app(app_id).await.map_err(refused)?;
+    let nav = AppNav {
+        email: session.operator.email.clone(),
+        role: session.operator.role.clone(),
+        csrf: session.csrf_token.clone(),
+        app_id: app.id.clone(),
+        app_name: app.name.clone(),
+        tab,
+        notice: None,
+        may_change: may_change(session),
+    };
+    Ok((app, nav))
+}
+
+/// A service refusal as a portal page (with the stable code).
+pub(crate) fn refused(error: ServiceError) -> Response {
+    crate::pages::refusal("That did not work", error)
 }
 
 /// `GET /portal/static/portal.css`.
@@ -167,10 +303,25 @@ pub(crate) async fn overview(State(vault): State<Arc<Vault>>, headers: HeaderMap
     };
     let apps =
         apps.into_iter().map(|a| AppRow { id: a.id, name: a.name, created_at: a.created_at.to_rfc3339() }).collect();
+    let charts = match vault.portal_stats().await {
+        Ok(stats) => Some(charts::OverviewCharts::new(stats)),
+        Err(error) => {
+            tracing::warn!(error = %error, "the overview's activity numbers could not be read");
+            None
+        }
+    };
     let operator = &session.operator;
     page(
         StatusCode::OK,
-        OverviewPage { email: &operator.email, role: &operator.role, csrf: &session.csrf_token, apps }.render(),
+        OverviewPage {
+            email: &operator.email,
+            role: &operator.role,
+            csrf: &session.csrf_token,
+            apps,
+            may_change: may_change(&session),
+            charts,
+        }
+        .render(),
     )
 }
 
