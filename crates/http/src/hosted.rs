@@ -79,14 +79,20 @@ impl Look {
 
 /// A finished hosted page: its CSP allows exactly its own style block and images from https.
 pub(crate) fn respond(status: StatusCode, nonce: &str, html: Result<String, askama::Error>) -> Response {
+    respond_with(status, nonce, html, false)
+}
+
+/// Like [`respond`]; with `script`, the page's one nonce'd script runs too.
+fn respond_with(status: StatusCode, nonce: &str, html: Result<String, askama::Error>, script: bool) -> Response {
     let Ok(html) = html else {
         let error = tokenvault_service::ServiceError::Internal("a hosted page failed to render".into());
         return crate::ApiError::from(error).into_response();
     };
     let mut response = (status, html).into_response();
+    let scripts = if script { format!("; script-src 'nonce-{nonce}'") } else { String::new() };
     let csp = format!(
         "default-src 'none'; style-src 'nonce-{nonce}'; img-src https: http://localhost:* http://127.0.0.1:*; \
-         form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'{scripts}"
     );
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -99,6 +105,40 @@ pub(crate) fn respond(status: StatusCode, nonce: &str, html: Result<String, aska
     }
     response.extensions_mut().insert(crate::pages::RenderedPage);
     response
+}
+
+#[derive(Template)]
+#[template(path = "hosted/result.html")]
+struct ResultPage {
+    look: Look,
+    succeeded: bool,
+    /// The result as JSON (for the opener).
+    result: String,
+    origin: String,
+    return_url: String,
+}
+
+/// The end of a flow opened by `/connect.js` in a popup: the result (the return URL's query:
+/// status, session, grant or error) is posted to the opener, restricted to the return URL's
+/// origin (one the app registered), and the popup closes. Without an opener, a link goes on to
+/// the return URL as the redirect mode would.
+pub(crate) fn popup_result(return_url: &str) -> Response {
+    let Ok(url) = url::Url::parse(return_url) else {
+        let error = BrowserError::new(500, "internal_error", "invalid return URL");
+        return error_page(&error);
+    };
+    let result: serde_json::Map<String, serde_json::Value> =
+        url.query_pairs().map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned()))).collect();
+    let look = Look::new(None);
+    let nonce = look.nonce.clone();
+    let page = ResultPage {
+        look,
+        succeeded: result.get("status").and_then(|s| s.as_str()) == Some("succeeded"),
+        result: serde_json::Value::Object(result).to_string(),
+        origin: url.origin().ascii_serialization(),
+        return_url: return_url.to_owned(),
+    };
+    respond_with(StatusCode::OK, &nonce, page.render(), true)
 }
 
 pub(crate) struct ProviderCard {
@@ -122,7 +162,7 @@ struct LandingPage {
 }
 
 /// `GET /connect/{token}`: who asks, for which providers, with what access.
-pub(crate) fn landing(token: &str, landing: &ConnectLanding) -> Response {
+pub(crate) fn landing(token: &str, landing: &ConnectLanding, popup: bool) -> Response {
     let look = Look::new(Some(&landing.app));
     let nonce = look.nonce.clone();
     let providers = landing
@@ -136,9 +176,10 @@ pub(crate) fn landing(token: &str, landing: &ConnectLanding) -> Response {
             scope_note: p.scope_note.clone(),
             connected_account: p.connected_account.clone(),
             href: format!(
-                "/connect/{}?provider={}",
+                "/connect/{}?provider={}{}",
                 token,
-                form_urlencoded::byte_serialize(p.key.as_bytes()).collect::<String>()
+                form_urlencoded::byte_serialize(p.key.as_bytes()).collect::<String>(),
+                if popup { "&mode=popup" } else { "" }
             ),
         })
         .collect();
@@ -206,6 +247,14 @@ fn advice(code: &str) -> (&'static str, &'static str) {
 /// An error page for an end user: what happened, what to do, the stable code (also in the
 /// `x-tokenvault-error` header).
 pub(crate) fn error(error: &BrowserError, app: Option<&App>) -> Response {
+    error_page_for(error, app)
+}
+
+fn error_page(error: &BrowserError) -> Response {
+    error_page_for(error, None)
+}
+
+fn error_page_for(error: &BrowserError, app: Option<&App>) -> Response {
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
     let look = Look::new(app);
     let nonce = look.nonce.clone();

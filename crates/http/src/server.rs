@@ -119,6 +119,7 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         .nest("/admin/v1", admin_api)
         .nest("/v1", app_api)
         .route("/connect/{token}", get(connect::start))
+        .route("/connect.js", get(connect::script))
         .route("/approve/{token}", get(approvals::link_page).post(approvals::link_decide))
         .route("/portal", get(portal::overview))
         .route("/portal/sign-in", get(portal::sign_in_page).post(portal::sign_in))

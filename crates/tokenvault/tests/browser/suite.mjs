@@ -36,6 +36,7 @@ import {
   visit,
   withDeadline,
 } from './lib.mjs';
+import { SETUP_STEPS } from './setup_steps.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Steps
@@ -118,6 +119,7 @@ export const STEPS = [
   { name: 'sign_in', run: signIn },
   { name: 'csrf_less_post_refused', run: csrfLessPostRefused },
   // New steps go here: ctx.page is signed in as ctx.config.email.
+  ...SETUP_STEPS,
   { name: 'sign_out', run: signOut },
 ];
 

@@ -24,7 +24,7 @@ const OPERATOR_EMAIL: &str = "operator@example.com";
 const OPERATOR_PASSWORD: &str = "correct horse battery staple";
 /// The whole suite, browser launch included; each step has its own 20 s timeout inside (raise this
 /// as steps are added: launch, up to 60 s, plus 20 s a step must fit).
-const SUITE_TIMEOUT: Duration = Duration::from_secs(180);
+const SUITE_TIMEOUT: Duration = Duration::from_secs(420);
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")

@@ -162,7 +162,13 @@ fn traffic_chart(stats: &PortalStats) -> String {
     out
 }
 
-fn traffic_panel(out: &mut String, stats: &PortalStats, t: &ProviderTraffic, top: u32, (left, bars, slot): (u32, u32, f64)) {
+fn traffic_panel(
+    out: &mut String,
+    stats: &PortalStats,
+    t: &ProviderTraffic,
+    top: u32,
+    (left, bars, slot): (u32, u32, f64),
+) {
     let _ = write!(
         out,
         "<text x=\"{left}\" y=\"{}\" font-weight=\"600\">{} ({}, {})</text>",
@@ -316,7 +322,11 @@ mod tests {
             traffic: vec![ProviderTraffic { provider: "<zoom>".into(), calls, errors }],
             refreshes: vec![
                 RefreshCount { outcome: "refreshed".into(), reason: None, count: 4 },
-                RefreshCount { outcome: "needs_reauth".into(), reason: Some("refresh_token_rejected".into()), count: 1 },
+                RefreshCount {
+                    outcome: "needs_reauth".into(),
+                    reason: Some("refresh_token_rejected".into()),
+                    count: 1,
+                },
             ],
             grants_by_status: vec![
                 StatusCount { status: "active".into(), count: 3 },
@@ -330,7 +340,9 @@ mod tests {
     fn charts_summarise_their_numbers_and_escape_every_text() {
         let charts = OverviewCharts::new(stats());
         assert!(
-            charts.traffic.contains("aria-label=\"Proxied calls per hour, last 24 hours: &lt;zoom&gt; 6 calls, 2 errors.\""),
+            charts
+                .traffic
+                .contains("aria-label=\"Proxied calls per hour, last 24 hours: &lt;zoom&gt; 6 calls, 2 errors.\""),
             "{}",
             charts.traffic
         );
