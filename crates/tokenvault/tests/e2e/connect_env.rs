@@ -19,7 +19,7 @@ pub fn continue_href(page: &str) -> Option<String> {
     let tag_start = page[..at].rfind("<a ")?;
     let tag = &page[tag_start..];
     let href = tag.split("href=\"").nth(1)?.split('"').next()?;
-    Some(href.replace("&amp;", "&").replace("&#x3d;", "=").replace("&#61;", "="))
+    Some(href.replace("&amp;", "&").replace("&#38;", "&").replace("&#x3d;", "=").replace("&#61;", "="))
 }
 
 pub struct ConnectEnv {

@@ -17,6 +17,7 @@ connect_tests!(
     branding_and_scopes_show_on_the_hosted_connect_page,
     an_end_user_sees_and_revokes_their_connections_in_the_wallet,
     wallet_links_open_once_and_need_the_right_key,
+    a_popup_flow_posts_its_result_to_the_registered_origin_only,
 );
 
 fn browser() -> reqwest::Client {
@@ -233,4 +234,36 @@ async fn wallet_links_open_once_and_need_the_right_key(env: ConnectEnv) {
         .call(Method::POST, "/v1/wallet-sessions", minted["key"].as_str(), Some(json!({ "end_user_id": "u" })))
         .await;
     assert_eq!((status, error["code"].as_str()), (StatusCode::FORBIDDEN, Some("insufficient_scope")), "{error}");
+}
+
+async fn a_popup_flow_posts_its_result_to_the_registered_origin_only(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let script = browser().get(env.vault.url("/connect.js")).send().await.unwrap();
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert!(script.text().await.unwrap().contains("window.open"));
+    let (_, connect_url) = env.session("user-1", &["zoom"]).await;
+    // The Connect page opened in popup mode keeps the mode on its Continue button.
+    let landing = env.get(&format!("{connect_url}?mode=popup"), &[]).await;
+    assert!(landing.body.contains("provider=zoom&#38;mode=popup"), "{}", landing.body);
+    let start = env.get(&format!("{connect_url}?provider=zoom&mode=popup"), &[]).await;
+    assert_eq!(start.status, StatusCode::SEE_OTHER);
+    assert!(start.cookies.iter().any(|c| c == "tv_popup=1"), "{:?}", start.cookies);
+    let callback = env.consent(start.location.as_deref().unwrap()).await;
+    let page = browser()
+        .get(&callback)
+        .header(COOKIE, start.cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "a page, not a redirect");
+    let csp = page.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+    let cleared = page.headers().get_all(SET_COOKIE).iter().any(|v| v.to_str().unwrap().starts_with("tv_popup=;"));
+    let html = page.text().await.unwrap();
+    let nonce = csp.split("script-src 'nonce-").nth(1).unwrap().split('\'').next().unwrap();
+    assert!(html.contains(&format!("<script nonce=\"{nonce}\">")), "{html}");
+    assert!(html.contains("data-origin=\"https://app.example.com\""), "posted only to the return URL's origin: {html}");
+    assert!(html.contains("&#34;status&#34;:&#34;succeeded&#34;") || html.contains("&quot;status&quot;:&quot;succeeded&quot;"), "{html}");
+    assert!(cleared, "the popup mark is cleared");
+    // Without the popup mark, the same flow ends with the redirect to the app.
+    assert!(env.connect_ok("user-2", "zoom").await.starts_with("grt_"));
 }

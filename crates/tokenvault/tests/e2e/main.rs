@@ -33,6 +33,7 @@ mod openapi_conformance;
 mod operations;
 mod policy_actors;
 mod portal;
+mod portal_activity;
 mod portal_setup;
 mod process;
 mod provider_verdicts;

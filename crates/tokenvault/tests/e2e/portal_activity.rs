@@ -8,9 +8,9 @@ use std::time::Duration;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokenvault_fakes::{Endpoint, Fault, Provider};
+use tokenvault_fakes::{ClientRegistration, Endpoint, FakeUser, Fault, Provider};
 
-use crate::connect_env::{ConnectEnv, RETURN_ORIGIN};
+use crate::connect_env::{ConnectEnv, RETURN_ORIGIN, RETURN_URL, query_of};
 use crate::connect_tests;
 
 connect_tests!(
@@ -40,7 +40,9 @@ fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
 }
 
 fn unescape(text: &str) -> String {
-    text.replace("&#x3d;", "=")
+    text.replace("&#38;", "&")
+        .replace("&#x26;", "&")
+        .replace("&#x3d;", "=")
         .replace("&#61;", "=")
         .replace("&#x2f;", "/")
         .replace("&#47;", "/")
@@ -144,6 +146,64 @@ async fn audit(env: &ConnectEnv, query: &str) -> Vec<Value> {
     page["data"].as_array().unwrap().clone()
 }
 
+/// Connects `end_user` at Zoom as a Zoom user of their own (Zoom keeps one authorization per
+/// user and app: a second end user connecting the same Zoom user would supersede the first).
+async fn connect_zoom(env: &ConnectEnv, end_user: &str) -> String {
+    let id: String = end_user.chars().filter(char::is_ascii_alphanumeric).collect();
+    env.fakes.control().set_user(
+        Provider::Zoom,
+        FakeUser {
+            id: format!("zoomuser{id}"),
+            account_id: "Q8ZiAqZ_TE6sYVA4p2dG1w".into(),
+            name: format!("Zoomer {id}"),
+            email: format!("{id}@example.com"),
+        },
+    );
+    env.connect_ok(end_user, "zoom").await
+}
+
+/// A second app with its own Zoom configuration (and client at the fake), and one of its end
+/// users connected: returns (app id, grant id).
+async fn other_app_with_a_grant(env: &ConnectEnv) -> (String, String) {
+    let (app_id, key) = env.vault.new_app("other").await;
+    let call = |method: Method, path: &'static str, body: Value| {
+        let key = key.clone();
+        async move { env.vault.call(method, path, Some(&key), Some(body)).await }
+    };
+    let (status, body) = call(Method::PATCH, "/v1/app", json!({ "return_origins": [RETURN_ORIGIN] })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let client = json!({ "provider": "zoom", "client_id": "zoom-client-other", "client_secret": "zoom-secret-other" });
+    let (status, config) = call(Method::POST, "/v1/provider-configs", client).await;
+    assert_eq!(status, StatusCode::CREATED, "{config}");
+    env.fakes.control().register_client(
+        Provider::Zoom,
+        ClientRegistration {
+            client_id: "zoom-client-other".into(),
+            client_secret: "zoom-secret-other".into(),
+            redirect_uris: vec![config["redirect_uri"].as_str().unwrap().to_owned()],
+            scopes: vec!["user:read:user".into(), "meeting:read:meeting".into()],
+            install_uri: None,
+        },
+    );
+    env.fakes.control().set_user(
+        Provider::Zoom,
+        FakeUser {
+            id: "zoomuserother".into(),
+            account_id: "otheraccount".into(),
+            name: "Other Zoomer".into(),
+            email: "other@example.com".into(),
+        },
+    );
+    let session = json!({ "end_user_id": "other-user", "providers": ["zoom"], "return_url": RETURN_URL });
+    let (status, session) = call(Method::POST, "/v1/connect-sessions", session).await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let (authorize, cookies) = env.open(session["connect_url"].as_str().unwrap()).await;
+    let callback = env.consent(&authorize).await;
+    let back = env.get(&callback, &cookies).await;
+    let location = back.location.unwrap_or_else(|| panic!("{} {}", back.status, back.body));
+    (app_id, query_of(&location)["grant_id"].clone())
+}
+
 async fn proxy_get(env: &ConnectEnv, grant_id: &str, path: &str) -> StatusCode {
     let url = env.vault.url(&format!("/v1/proxy/{grant_id}{path}"));
     env.vault.http.get(url).bearer_auth(&env.key).send().await.unwrap().status()
@@ -151,8 +211,8 @@ async fn proxy_get(env: &ConnectEnv, grant_id: &str, path: &str) -> StatusCode {
 
 async fn grants_are_listed_filtered_shown_and_disconnected_by_an_operator(env: ConnectEnv) {
     env.configure_zoom().await;
-    let first = env.connect_ok("user-1", "zoom").await;
-    let second = env.connect_ok("user-2", "zoom").await;
+    let first = connect_zoom(&env, "user-1").await;
+    let second = connect_zoom(&env, "user-2").await;
     let app = app_id(&env).await;
     let owner = operator(&env, "olga@example.com", "owner").await;
     let cookie = sign_in(&env, "olga@example.com").await;
@@ -216,16 +276,14 @@ async fn grants_are_listed_filtered_shown_and_disconnected_by_an_operator(env: C
     assert!(rows.contains(&first) && !rows.contains(&second));
 
     // Not signed in: to the sign-in page.
-    let anonymous = read(browser().get(env.vault.url(&format!("/portal/apps/{app}/grants"))).send().await.unwrap()).await;
-    assert_eq!(
-        (anonymous.status, anonymous.location.as_deref()),
-        (StatusCode::SEE_OTHER, Some("/portal/sign-in"))
-    );
+    let anonymous =
+        read(browser().get(env.vault.url(&format!("/portal/apps/{app}/grants"))).send().await.unwrap()).await;
+    assert_eq!((anonymous.status, anonymous.location.as_deref()), (StatusCode::SEE_OTHER, Some("/portal/sign-in")));
 }
 
 async fn viewers_and_forms_without_the_sessions_token_change_nothing(env: ConnectEnv) {
     env.configure_zoom().await;
-    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let grant_id = connect_zoom(&env, "user-1").await;
     let app = app_id(&env).await;
     operator(&env, "vera@example.com", "viewer").await;
     operator(&env, "adam@example.com", "admin").await;
@@ -265,23 +323,30 @@ async fn viewers_and_forms_without_the_sessions_token_change_nothing(env: Connec
 
 async fn a_grant_of_another_app_is_not_found_under_this_apps_pages(env: ConnectEnv) {
     env.configure_zoom().await;
-    let grant_id = env.connect_ok("user-1", "zoom").await;
+    let grant_id = connect_zoom(&env, "user-1").await;
     let app = app_id(&env).await;
-    let (other, _) = env.vault.new_app("other").await;
+    let (other, other_grant) = other_app_with_a_grant(&env).await;
     operator(&env, "olga@example.com", "owner").await;
     let cookie = sign_in(&env, "olga@example.com").await;
 
-    // The other app's pages know nothing of this app's grant.
+    // Each app's pages know nothing of the other's grants.
     let list = get(&env, &format!("/portal/apps/{other}/grants"), &cookie).await;
     assert_eq!(list.status, StatusCode::OK);
-    assert!(!list.body.contains(&grant_id) && tag(&list.body, "no-grants").is_some());
+    let rows = table(&list.body, "grants");
+    assert!(rows.contains(&other_grant) && !rows.contains(&grant_id), "{rows}");
+    let list = get(&env, &format!("/portal/apps/{app}/grants"), &cookie).await;
+    assert!(!list.body.contains(&other_grant));
+    let detail = get(&env, &format!("/portal/apps/{app}/grants/{other_grant}"), &cookie).await;
+    assert_eq!((detail.status, detail.error_code.as_deref()), (StatusCode::NOT_FOUND, Some("not_found")));
     let detail = get(&env, &format!("/portal/apps/{other}/grants/{grant_id}"), &cookie).await;
     assert_eq!((detail.status, detail.error_code.as_deref()), (StatusCode::NOT_FOUND, Some("not_found")));
     let csrf = hidden_csrf(&get(&env, &format!("/portal/apps/{app}/grants/{grant_id}"), &cookie).await.body);
-    let refused = post(&env, &format!("/portal/apps/{other}/grants/{grant_id}/disconnect"), &cookie, &[("csrf", &csrf)]).await;
+    let refused =
+        post(&env, &format!("/portal/apps/{other}/grants/{grant_id}/disconnect"), &cookie, &[("csrf", &csrf)]).await;
     assert_eq!(refused.status, StatusCode::NOT_FOUND);
     assert_eq!(env.grant(&grant_id).await["status"], "active");
     let audit_page = get(&env, &format!("/portal/apps/{other}/audit"), &cookie).await;
+    assert!(table(&audit_page.body, "audit").contains(&other_grant));
     assert!(!audit_page.body.contains(&grant_id), "nor its audit rows");
     // No such app, or no such grant: not found too.
     let missing = get(&env, "/portal/apps/app_0192f7c4e6a87b3c9d1e2f3a4b5c6d7e/grants", &cookie).await;
@@ -344,7 +409,7 @@ async fn a_connect_link_made_in_the_portal_opens_the_hosted_connect_page(env: Co
 async fn the_audit_log_is_filtered_paged_and_exported(env: ConnectEnv) {
     env.configure_zoom().await;
     // An end user id a spreadsheet would run as a formula.
-    let grant_id = env.connect_ok("=1+1", "zoom").await;
+    let grant_id = connect_zoom(&env, "=1+1").await;
     assert_eq!(proxy_get(&env, &grant_id, "/v2/echo/items?page=2").await, StatusCode::OK);
     let app = app_id(&env).await;
     operator(&env, "vera@example.com", "viewer").await;
@@ -414,9 +479,10 @@ async fn the_audit_log_is_filtered_paged_and_exported(env: ConnectEnv) {
 
 async fn the_overview_charts_count_calls_refreshes_and_grants_across_apps(env: ConnectEnv) {
     env.configure_zoom().await;
-    let refreshed = env.connect_ok("user-1", "zoom").await;
-    let rejected = env.connect_ok("user-2", "zoom").await;
+    let refreshed = connect_zoom(&env, "user-1").await;
+    let rejected = connect_zoom(&env, "user-2").await;
     let app = app_id(&env).await;
+    let (other, other_grant) = other_app_with_a_grant(&env).await;
     operator(&env, "vera@example.com", "viewer").await;
     let cookie = sign_in(&env, "vera@example.com").await;
 
@@ -434,7 +500,8 @@ async fn the_overview_charts_count_calls_refreshes_and_grants_across_apps(env: C
     for _ in 0..3 {
         assert_eq!(proxy_get(&env, &refreshed, "/v2/echo/me").await, StatusCode::OK);
     }
-    let not_found = Fault::Status { status: 404, body: r#"{"code":1001,"message":"no such user"}"#.into(), retry_after: None };
+    let not_found =
+        Fault::Status { status: 404, body: r#"{"code":1001,"message":"no such user"}"#.into(), retry_after: None };
     env.fakes.control().inject(Provider::Zoom, Endpoint::Api, not_found, 1);
     assert_eq!(proxy_get(&env, &refreshed, "/v2/echo/nobody").await, StatusCode::NOT_FOUND);
     // An hour later both tokens have expired: one refresh succeeds, Zoom refuses the other's.
@@ -446,13 +513,16 @@ async fn the_overview_charts_count_calls_refreshes_and_grants_across_apps(env: C
         body: r#"{"error":"invalid_grant","error_description":"Invalid Token!"}"#.into(),
         retry_after: None,
     };
-    env.fakes.control().inject(Provider::Zoom, Endpoint::Token, invalid_grant, 1);
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Token, invalid_grant.clone(), 1);
     let (status, body) = env.api(Method::POST, &format!("/v1/grants/{rejected}/token"), None).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(env.grant(&rejected).await["status"], "needs_reauth");
-    // Another app's grant counts too (a revoked one).
-    let (other, _) = env.vault.new_app("other").await;
-    let _ = other;
+    // The other app's grant is refused too: the overview counts every app's.
+    env.fakes.control().inject(Provider::Zoom, Endpoint::Token, invalid_grant, 1);
+    env.vault.vault.refresh_due_grants(100).await.unwrap();
+    let context = tokenvault_service::CallContext::default();
+    let other_view = env.vault.vault.get_grant(&other, &other_grant, &context).await.unwrap();
+    assert_eq!(other_view.status, "needs_reauth");
 
     let overview = get(&env, "/portal", &cookie).await;
     assert_eq!(overview.status, StatusCode::OK);
@@ -467,17 +537,23 @@ async fn the_overview_charts_count_calls_refreshes_and_grants_across_apps(env: C
     );
     assert_eq!(
         attribute(html, "chart-refreshes", "aria-label").as_deref(),
-        Some("Refresh outcomes, last 24 hours: refreshed 1, needs_reauth: refresh_token_rejected 1.")
+        Some("Refresh outcomes, last 24 hours: refreshed 1, needs_reauth: refresh_token_rejected 2.")
     );
     assert_eq!(
         attribute(html, "chart-grant-status", "aria-label").as_deref(),
-        Some("Grants by status: active 1, needs_reauth 1, revoke_failed 0, revoked 0.")
+        Some("Grants by status: active 1, needs_reauth 2, revoke_failed 0, revoked 0.")
     );
     assert!(html.contains("<title>Proxied calls per hour, last 24 hours: zoom 4 calls, 1 error.</title>"));
     assert!(!html.contains(" style="), "no inline style: the CSP would block it");
-    assert_eq!(text_of(html, "needs-reauth-count").as_deref(), Some("1"));
+    assert_eq!(text_of(html, "needs-reauth-count").as_deref(), Some("2"));
+    let apps = html.split("id=\"needs-reauth-apps\"").nth(1).unwrap().split("</ul>").next().unwrap();
+    for (id, name) in [(&app, "acme"), (&other, "other")] {
+        assert!(
+            apps.contains(&format!("<a href=\"/portal/apps/{id}/grants?status=needs_reauth\">{name}</a>: 1")),
+            "{apps}"
+        );
+    }
     let filtered = format!("/portal/apps/{app}/grants?status=needs_reauth");
-    assert!(html.contains(&format!("href=\"{}\"", filtered.replace('&', "&amp;"))), "{html}");
     let list = get(&env, &filtered, &cookie).await;
     let rows = table(&list.body, "grants");
     assert!(rows.contains(&rejected) && !rows.contains(&refreshed), "{rows}");

@@ -5,11 +5,13 @@
 //! the same service layer as the API.
 //!
 //! Submodules hold the pages of one area each (`apps`: an app's settings, provider
-//! configurations and keys; `activity`: grants and audit). This module holds what they share:
+//! configurations and keys; `activity`: grants and audit; `manage`: webhooks, managed secrets,
+//! policies, agents and delegations, approvals, and the vault's key ring). This module holds what they share:
 //! the session, the role check (viewers may look, not change), form fields, page responses.
 
 pub(crate) mod activity;
 pub(crate) mod apps;
+pub(crate) mod manage;
 pub(crate) mod charts;
 
 use std::sync::Arc;
