@@ -289,6 +289,53 @@ async function wallet(ctx) {
   }
 }
 
+/** The operator watches it work: the grants, the audit rows (and their CSV export), the charts. */
+async function portalShowsTheActivity(ctx) {
+  const { page } = ctx;
+  const { vault } = ctx.config;
+  await visit(page, `${vault}/portal/apps/${ctx.appId}/grants`);
+  for (const grant of [ctx.zoomGrant, ctx.dialpadGrant]) {
+    await expectVisible(page.locator(`a[href$="/grants/${grant}"]`), `grant ${grant} in the list`);
+  }
+  await screenshot(page, 'portal-grants');
+  await visit(page, `${vault}/portal/apps/${ctx.appId}/grants/${ctx.zoomGrant}`);
+  await expectText(page.locator('main'), 'revoked', "the Zoom grant's status");
+  await visit(page, `${vault}/portal/apps/${ctx.appId}/audit`);
+  await expectText(page.locator('main'), 'grant.revoked', 'the disconnect in the audit log');
+  await expectText(page.locator('main'), 'grant.connected', 'the connects in the audit log');
+  await screenshot(page, 'portal-audit');
+  const csv = await ctx.context.request.get(`${vault}/portal/apps/${ctx.appId}/audit/export?format=csv`);
+  expectStatus(csv, 200, 'the CSV export');
+  const text = await csv.text();
+  if (!text.startsWith('id,at,action,outcome') || !text.includes('grant.revoked')) fail(`the CSV export: ${text.slice(0, 200)}`);
+  await visit(page, `${vault}/portal`);
+  await expectVisible(page.locator('svg').first(), 'the overview charts');
+  await screenshot(page, 'portal-overview-charts');
+}
+
+/** A URL naming another app's object under this app (or the reverse) is not found. */
+async function crossAppUrlsAreRefused(ctx) {
+  const { vault, other_app_id: otherApp, other_grant_id: otherGrant } = ctx.config;
+  allowStatus(ctx, 404);
+  for (const path of [
+    `/portal/apps/${ctx.appId}/grants/${otherGrant}`,
+    `/portal/apps/${otherApp}/grants/${ctx.zoomGrant}`,
+    `/portal/apps/app_00000000000000000000000000000000`,
+  ]) {
+    const response = await ctx.page.goto(`${vault}${path}`);
+    expectStatus(response, 404, `GET ${path}`);
+  }
+  // A disconnect form for another app's grant, with this session's token, changes nothing.
+  await visit(ctx.page, `${vault}/portal`);
+  const csrf = await ctx.page.locator('input[name="csrf"]').first().inputValue();
+  const forged = await ctx.context.request.post(`${vault}/portal/apps/${ctx.appId}/grants/${otherGrant}/disconnect`, {
+    form: { csrf },
+    maxRedirects: 0,
+    failOnStatusCode: false,
+  });
+  expectStatus(forged, 404, "disconnecting another app's grant");
+}
+
 export const SETUP_STEPS = [
   { name: 'create_app', run: createApp },
   { name: 'app_settings', run: appSettings },
@@ -298,4 +345,6 @@ export const SETUP_STEPS = [
   { name: 'connect_dialpad_on_a_phone', run: connectDialpadOnAPhone },
   { name: 'connect_aircall_with_the_keyboard', run: connectAircallWithTheKeyboard },
   { name: 'wallet', run: wallet },
+  { name: 'portal_shows_the_activity', run: portalShowsTheActivity },
+  { name: 'cross_app_urls_are_refused', run: crossAppUrlsAreRefused },
 ];

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tokenvault_fakes::{Endpoint, Provider};
 use tokenvault_testkit::Backend;
 
 use crate::connect_env::ConnectEnv;
@@ -86,8 +87,16 @@ async fn the_portal_connect_ui_and_wallet_work_in_chromium() {
     let (status, created) = env.vault.admin(Method::POST, "/operators", Some(operator)).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
 
+    // Another app with a grant of its own: its URLs must not open under the suite's app.
+    env.configure_zoom().await;
+    let other_grant = env.connect_ok("someone-else", "zoom").await;
+    let (_, other_app) = env.api(Method::GET, "/v1/app", None).await;
+    let revokes_before = env.fakes.control().calls(Provider::Zoom, Endpoint::Revoke);
+
     let artifacts = artifacts_dir();
     let config = json!({
+        "other_app_id": other_app["id"],
+        "other_grant_id": other_grant,
         "vault": env.vault.base,
         "fakes_control": env.fakes.control_url(),
         "email": OPERATOR_EMAIL,
@@ -129,6 +138,10 @@ async fn the_portal_connect_ui_and_wallet_work_in_chromium() {
         verdict["error"].as_str().unwrap_or_default(),
         artifacts.display(),
     );
+    // What the suite saw at the fake, seen from here too: the wallet's disconnect revoked at Zoom,
+    // and the other app's grant is untouched.
+    assert!(env.fakes.control().calls(Provider::Zoom, Endpoint::Revoke) > revokes_before, "revoked at Zoom");
+    assert_eq!(env.grant(&other_grant).await["status"], "active");
     println!(
         "browser suite: {} steps in {:.1} s ({}), screenshots in {}: {}",
         verdict["steps"].as_array().map_or(0, Vec::len),
