@@ -249,12 +249,7 @@ async fn a_popup_flow_posts_its_result_to_the_registered_origin_only(env: Connec
     assert_eq!(start.status, StatusCode::SEE_OTHER);
     assert!(start.cookies.iter().any(|c| c == "tv_popup=1"), "{:?}", start.cookies);
     let callback = env.consent(start.location.as_deref().unwrap()).await;
-    let page = browser()
-        .get(&callback)
-        .header(COOKIE, start.cookies.join("; "))
-        .send()
-        .await
-        .unwrap();
+    let page = browser().get(&callback).header(COOKIE, start.cookies.join("; ")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK, "a page, not a redirect");
     let csp = page.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
     let cleared = page.headers().get_all(SET_COOKIE).iter().any(|v| v.to_str().unwrap().starts_with("tv_popup=;"));
@@ -262,7 +257,11 @@ async fn a_popup_flow_posts_its_result_to_the_registered_origin_only(env: Connec
     let nonce = csp.split("script-src 'nonce-").nth(1).unwrap().split('\'').next().unwrap();
     assert!(html.contains(&format!("<script nonce=\"{nonce}\">")), "{html}");
     assert!(html.contains("data-origin=\"https://app.example.com\""), "posted only to the return URL's origin: {html}");
-    assert!(html.contains("&#34;status&#34;:&#34;succeeded&#34;") || html.contains("&quot;status&quot;:&quot;succeeded&quot;"), "{html}");
+    assert!(
+        html.contains("&#34;status&#34;:&#34;succeeded&#34;")
+            || html.contains("&quot;status&quot;:&quot;succeeded&quot;"),
+        "{html}"
+    );
     assert!(cleared, "the popup mark is cleared");
     // Without the popup mark, the same flow ends with the redirect to the app.
     assert!(env.connect_ok("user-2", "zoom").await.starts_with("grt_"));

@@ -34,6 +34,7 @@ mod operations;
 mod policy_actors;
 mod portal;
 mod portal_activity;
+mod portal_manage;
 mod portal_setup;
 mod process;
 mod provider_verdicts;

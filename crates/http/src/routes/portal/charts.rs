@@ -19,7 +19,9 @@ const NEUTRAL: &str = "#6F6F6F";
 const TEXT: &str = "#1B1B1B";
 const MUTED: &str = "#5A5A5A";
 const GRID: &str = "#D0D0D0";
+/// The hourly chart's width (it spans the page), and the bar lists' (two side by side).
 const WIDTH: u32 = 640;
+const LIST_WIDTH: u32 = 400;
 const HOUR_MS: i64 = 3_600_000;
 
 /// What the overview shows about activity (`templates/portal/overview.html`).
@@ -95,12 +97,12 @@ fn hour_label(ms: i64) -> String {
 }
 
 /// An `<svg>` opening tag with its summary as `aria-label` and `<title>`.
-fn open_svg(out: &mut String, id: &str, height: u32, summary: &str) {
+fn open_svg(out: &mut String, id: &str, (width, height): (u32, u32), summary: &str) {
     let summary = escape(summary);
     let _ = write!(
         out,
         "<svg id=\"{id}\" class=\"chart\" role=\"img\" aria-label=\"{summary}\" xmlns=\"http://www.w3.org/2000/svg\" \
-         width=\"{WIDTH}\" height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\" font-family=\"system-ui, sans-serif\" \
+         width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"system-ui, sans-serif\" \
          font-size=\"12\" fill=\"{TEXT}\"><title>{summary}</title>"
     );
 }
@@ -143,7 +145,7 @@ fn traffic_chart(stats: &PortalStats) -> String {
     let panels = stats.traffic.len().max(1) as u32;
     let height = 28 + panels * PANEL;
     let mut out = String::new();
-    open_svg(&mut out, "chart-traffic", height, &summary);
+    open_svg(&mut out, "chart-traffic", (WIDTH, height), &summary);
     legend_entry(&mut out, LEFT, 16, SUCCESS, "successful calls");
     legend_entry(&mut out, LEFT + 140, 16, ERROR, "errors (failed, or upstream status 400 or more)");
     if stats.traffic.is_empty() {
@@ -242,9 +244,9 @@ fn bar_list(id: &str, summary: &str, bars: &[(String, u64, &str)]) -> String {
     const ROW: u32 = 40;
     let height = 8 + ROW * bars.len().max(1) as u32;
     let max = bars.iter().map(|(_, n, _)| *n).max().unwrap_or(0).max(1);
-    let room = f64::from(WIDTH - 80);
+    let room = f64::from(LIST_WIDTH - 48);
     let mut out = String::new();
-    open_svg(&mut out, id, height, summary);
+    open_svg(&mut out, id, (LIST_WIDTH, height), summary);
     for (i, (label, count, colour)) in bars.iter().enumerate() {
         let top = 8 + i as u32 * ROW;
         let width = if *count == 0 { 0.0 } else { (*count as f64 / max as f64 * room).max(2.0) };

@@ -11,8 +11,8 @@
 
 pub(crate) mod activity;
 pub(crate) mod apps;
-pub(crate) mod manage;
 pub(crate) mod charts;
+pub(crate) mod manage;
 
 use std::sync::Arc;
 

@@ -140,6 +140,25 @@ impl Vault {
         self.record_decision(record, approver, approve, comment, context).await
     }
 
+    /// Approves or denies a pending approval as a portal operator: one distinct `operator`
+    /// approver per operator (recorded by the operator's id), under the same rules as a key's
+    /// decision (the rule's approvers, one decision each, expiry, N of M).
+    pub async fn decide_approval_as_operator(
+        &self,
+        app_id: &str,
+        id: &str,
+        approve: bool,
+        comment: Option<String>,
+        operator: &crate::OperatorView,
+        context: &CallContext,
+    ) -> Result<ApprovalView, ServiceError> {
+        let comment = comment_of(comment)?;
+        let id = IdKind::Approval.parse(id)?;
+        let record = self.store.get_approval(app_id, &id).await.map_err(ServiceError::from_store("approval"))?;
+        let approver = Approver { kind: "operator", identity: operator.id.clone(), by: operator.id.clone() };
+        self.record_decision(record, approver, approve, comment, context).await
+    }
+
     /// Adds one decision, retrying when another approver decided at the same moment.
     async fn record_decision(
         &self,
