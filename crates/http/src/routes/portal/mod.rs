@@ -187,7 +187,8 @@ pub(crate) struct AppNav {
     pub csrf: String,
     pub app_id: String,
     pub app_name: String,
-    /// `settings`, `providers`, `keys`, `grants` or `audit`.
+    /// The tab shown as current (`settings`, `providers`, `keys`, `grants`, `audit`, `agents`,
+    /// `approvals`, `webhooks`, `secrets`, `policies`).
     pub tab: &'static str,
     pub notice: Option<String>,
     /// Whether to show the forms that change things (not for viewers).
