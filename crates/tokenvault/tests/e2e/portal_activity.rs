@@ -315,7 +315,11 @@ async fn viewers_and_forms_without_the_sessions_token_change_nothing(env: Connec
         assert_eq!(refused.error_code.as_deref(), Some("csrf_failed"));
     }
     let missing = post(&env, &disconnect, &admin, &[]).await;
-    assert_eq!(missing.status, StatusCode::FORBIDDEN, "no token field at all");
+    assert_eq!(
+        (missing.status, missing.error_code.as_deref()),
+        (StatusCode::BAD_REQUEST, Some("invalid_form")),
+        "no token field at all"
+    );
     assert_eq!(env.grant(&grant_id).await["status"], "active", "nothing changed");
     assert!(audit(&env, "action=grant.revoked").await.is_empty());
     assert!(audit(&env, "action=grant.connected").await.len() == 1, "no connect session was made either");

@@ -186,7 +186,8 @@ async fn viewers_and_forged_forms_change_nothing(env: ConnectEnv) {
         let refused = post(&env, &path, &owner, &forged).await;
         assert_eq!(refused.headers()["x-tokenvault-error"], "csrf_failed", "{path}");
         let missing = post(&env, &path, &owner, &fields).await;
-        assert_eq!(missing.status(), StatusCode::FORBIDDEN, "no csrf field at all: {path}");
+        assert_eq!(missing.status(), StatusCode::BAD_REQUEST, "no csrf field at all: {path}");
+        assert_eq!(missing.headers()["x-tokenvault-error"], "invalid_form");
     }
     let (_, apps) = env.vault.admin(Method::GET, "/apps", None).await;
     assert_eq!(apps["data"].as_array().unwrap().len(), 1, "nothing was created");

@@ -539,17 +539,21 @@ pub(crate) async fn export(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    // The query's shape is checked before the session: a malformed request is a 400 whoever asks.
+    let mut allowed = AUDIT_FILTERS.to_vec();
+    allowed.push("format");
+    let pairs = match query_pairs(query.as_deref(), &allowed) {
+        Ok(pairs) => pairs,
+        Err(error) => return refused(error),
+    };
+    if pairs.iter().any(|(name, value)| name == "format" && value != "jsonl" && value != "csv") {
+        return refused(ServiceError::invalid("invalid_query", "`format` is `jsonl` or `csv`"));
+    }
     if let Err(to_sign_in) = signed_in(&vault, &headers).await {
         return to_sign_in;
     }
     let app = match vault.get_app(&app_id).await {
         Ok(app) => app,
-        Err(error) => return refused(error),
-    };
-    let mut allowed = AUDIT_FILTERS.to_vec();
-    allowed.push("format");
-    let pairs = match query_pairs(query.as_deref(), &allowed) {
-        Ok(pairs) => pairs,
         Err(error) => return refused(error),
     };
     match vault.export_audit(&app.id, &audit_query(&pairs)).await {

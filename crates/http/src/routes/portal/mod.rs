@@ -149,6 +149,11 @@ pub(crate) async fn editor(
         return Err(crate::pages::refusal("This form cannot be used", error));
     };
     let fields = Fields(fields);
+    // A form without its token field is malformed whoever sends it: a 400 before the session.
+    if !fields.0.iter().any(|(name, _)| name == "csrf") {
+        let error = ServiceError::invalid("invalid_form", "the form has no `csrf` field");
+        return Err(crate::pages::refusal("This form cannot be used", error));
+    }
     let session = signed_in(vault, headers).await?;
     if !Vault::operator_csrf_ok(&session, fields.get("csrf")) {
         let error =
