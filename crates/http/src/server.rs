@@ -73,7 +73,9 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         .route("/installs/claim", post(app::claim_install))
         .route("/webhook-endpoints", get(webhooks::list_endpoints).post(webhooks::create_endpoint))
         .route("/webhook-endpoints/{id}", delete(webhooks::delete_endpoint))
+        .route("/webhook-endpoints/{id}/rotate-secret", post(webhooks::rotate_secret))
         .route("/webhook-deliveries", get(webhooks::list_deliveries))
+        .route("/webhook-deliveries/{id}/retry", post(webhooks::retry_delivery))
         .route("/policies", get(use_api::list_policies).post(use_api::create_policy))
         .route("/policies/{id}", delete(use_api::delete_policy))
         .route("/managed-secrets", get(use_api::list_managed_secrets).post(use_api::create_managed_secret))
@@ -153,6 +155,14 @@ pub fn build_router(vault: Arc<Vault>, options: &HttpOptions) -> Router {
         .route("/portal/apps/{app_id}/approvals/{approval_id}/deny", post(portal::manage::deny))
         .route("/portal/apps/{app_id}/webhooks", get(portal::manage::webhooks).post(portal::manage::create_webhook))
         .route("/portal/apps/{app_id}/webhooks/{endpoint_id}/delete", post(portal::manage::delete_webhook))
+        .route(
+            "/portal/apps/{app_id}/webhooks/{endpoint_id}/rotate-secret",
+            post(portal::manage::rotate_webhook_secret),
+        )
+        .route(
+            "/portal/apps/{app_id}/webhooks/deliveries/{delivery_id}/retry",
+            post(portal::manage::retry_webhook_delivery),
+        )
         .route("/portal/apps/{app_id}/secrets", get(portal::manage::secrets).post(portal::manage::create_secret))
         .route("/portal/apps/{app_id}/secrets/{secret_id}/delete", post(portal::manage::delete_secret))
         .route("/portal/apps/{app_id}/policies", get(portal::manage::policies).post(portal::manage::create_policy))

@@ -66,7 +66,9 @@ pub use lifecycle::grants::{AccountView, GrantListQuery, GrantView};
 pub use lifecycle::refresh::{RefreshOutcome, RefreshTrigger};
 pub use lifecycle::refresher::RefresherReport;
 pub use metrics::{HttpLabels, Metrics};
-pub use outbound::app_webhooks::{DeliveryReport, WebhookDeliveryView, WebhookEndpointInput, WebhookEndpointView};
+pub use outbound::app_webhooks::{
+    DeliveryReport, RotateSecretInput, WebhookDeliveryView, WebhookEndpointInput, WebhookEndpointView,
+};
 pub use outbound::standard_webhooks::sign as sign_standard_webhook;
 pub use usage::approvals::decide::{ApprovalDecisionInput, ApprovalLinkInput, ApprovalLinkView, LinkedApproval};
 pub use usage::approvals::execute::{ApprovalResult, MAX_RESULT_BYTES};

@@ -23,6 +23,7 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     SealedColumn { table: "provider_configs", column: "webhook_secret" },
     SealedColumn { table: "provider_webhooks", column: "token" },
     SealedColumn { table: "webhook_endpoints", column: "secret" },
+    SealedColumn { table: "webhook_endpoints", column: "previous_secret" },
     SealedColumn { table: "managed_secrets", column: "secret" },
     SealedColumn { table: "approvals", column: "request" },
     SealedColumn { table: "approvals", column: "result" },

@@ -14,6 +14,9 @@ pub struct WebhookEndpointRecord {
     pub secret: Vec<u8>,
     pub event_types: Vec<String>,
     pub created_at: Millis,
+    /// After a rotation: the sealed previous secret, which also signs until `previous_secret_until`.
+    pub previous_secret: Option<Vec<u8>>,
+    pub previous_secret_until: Option<Millis>,
 }
 
 impl std::fmt::Debug for WebhookEndpointRecord {
@@ -42,7 +45,8 @@ pub struct WebhookDeliveryRecord {
     pub delivered_at: Option<Millis>,
 }
 
-const ENDPOINT_COLUMNS: &str = "id, app_id, url, secret, event_types, created_at";
+const ENDPOINT_COLUMNS: &str =
+    "id, app_id, url, secret, event_types, created_at, previous_secret, previous_secret_until";
 const DELIVERY_COLUMNS: &str = "id, message_id, app_id, endpoint_id, event_type, payload, state, attempts, next_attempt_at, \
     last_status, last_error, created_at, delivered_at";
 
@@ -55,6 +59,8 @@ impl WebhookEndpointRecord {
             secret: row.try_get("secret")?,
             event_types: json_list::decode(&row.try_get::<String, _>("event_types")?)?,
             created_at: row.try_get("created_at")?,
+            previous_secret: row.try_get("previous_secret")?,
+            previous_secret_until: row.try_get("previous_secret_until")?,
         })
     }
 }
@@ -113,7 +119,7 @@ pub(crate) async fn insert_deliveries(
 impl Store {
     pub async fn insert_webhook_endpoint(&self, e: &WebhookEndpointRecord) -> Result<(), StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+            "INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         )))
         .bind(&e.id)
         .bind(&e.app_id)
@@ -121,6 +127,8 @@ impl Store {
         .bind(&e.secret)
         .bind(json_list::encode(&e.event_types))
         .bind(e.created_at)
+        .bind(&e.previous_secret)
+        .bind(e.previous_secret_until)
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -147,6 +155,62 @@ impl Store {
                 .await?
                 .ok_or(StoreError::NotFound)?;
         Ok(WebhookEndpointRecord::from_row(&row)?)
+    }
+
+    /// Replaces an endpoint's signing secret only if it still holds `expected` (two rotations at
+    /// once: one wins, the other is `Conflict`), keeping `previous` as the previous secret.
+    pub async fn rotate_webhook_secret(
+        &self,
+        app_id: &str,
+        id: &str,
+        expected: &[u8],
+        secret: &[u8],
+        previous: Option<&[u8]>,
+        previous_until: Option<Millis>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE webhook_endpoints SET secret = $1, previous_secret = $2, previous_secret_until = $3 \
+             WHERE id = $4 AND app_id = $5 AND secret = $6",
+        )
+        .bind(secret)
+        .bind(previous)
+        .bind(previous_until)
+        .bind(id)
+        .bind(app_id)
+        .bind(expected)
+        .execute(&self.writer)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict("the secret changed meanwhile"));
+        }
+        Ok(())
+    }
+
+    /// Puts a delivery of `app_id` back in the queue, due at `now` (its attempts are kept). A
+    /// delivered one is left alone: `Ok(false)`.
+    pub async fn retry_webhook_delivery(&self, app_id: &str, id: &str, now: Millis) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $1, lease_until = NULL \
+             WHERE id = $2 AND app_id = $3 AND state <> 'delivered'",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(app_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn find_webhook_delivery(&self, app_id: &str, id: &str) -> Result<WebhookDeliveryRecord, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = $1 AND app_id = $2"
+        )))
+        .bind(id)
+        .bind(app_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok(WebhookDeliveryRecord::from_row(&row)?)
     }
 
     pub async fn delete_webhook_endpoint(&self, app_id: &str, id: &str) -> Result<(), StoreError> {

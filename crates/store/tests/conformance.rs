@@ -485,6 +485,8 @@ async fn with_webhook_endpoint(store: &Store) {
         secret: vec![1; 32],
         event_types: vec!["grant.connected".into(), "grant.refreshed".into(), "grant.needs_reauth".into()],
         created_at: 1,
+        previous_secret: None,
+        previous_secret_until: None,
     };
     store.insert_webhook_endpoint(&endpoint).await.unwrap();
 }

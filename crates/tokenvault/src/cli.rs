@@ -852,6 +852,17 @@ pub enum WebhooksCommand {
         #[command(flatten)]
         page: PageArgs,
     },
+    /// A new signing secret (shown once); the previous one also signs for the grace period.
+    RotateSecret {
+        id: String,
+        /// How long the previous secret keeps signing too (0-604800, default 86400).
+        #[arg(long, value_name = "SECONDS")]
+        grace_seconds: Option<u64>,
+    },
+    /// Send a given-up (or pending) delivery again now.
+    Retry {
+        delivery_id: String,
+    },
 }
 
 /// Filters of the audit log.

@@ -607,6 +607,18 @@ async fn webhooks(client: &ApiClient, command: WebhooksCommand) -> anyhow::Resul
             let path = format!("/v1/webhook-endpoints/{}", segment(&id)?);
             delete(client, Auth::App, path, format!("webhook endpoint {id} deleted")).await
         }
+        WebhooksCommand::RotateSecret { id, grace_seconds } => {
+            let mut body = Map::new();
+            set(&mut body, "grace_seconds", grace_seconds);
+            let path = format!("/v1/webhook-endpoints/{}/rotate-secret", segment(&id)?);
+            let rotated = client.json(Call::new(Auth::App, Method::POST, path).body(Value::Object(body))).await?;
+            let note = Some("the new signing secret is shown only once".to_owned());
+            Ok(Outcome::Record { value: rotated, note })
+        }
+        WebhooksCommand::Retry { delivery_id } => {
+            let path = format!("/v1/webhook-deliveries/{}/retry", segment(&delivery_id)?);
+            record(client, Call::new(Auth::App, Method::POST, path)).await
+        }
         WebhooksCommand::Deliveries { endpoint_id, page: p } => {
             let call = Call::get(Auth::App, "/v1/webhook-deliveries").query("endpoint_id", endpoint_id);
             page(client, paged(call, &p), output::DELIVERY_COLUMNS).await

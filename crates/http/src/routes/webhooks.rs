@@ -9,12 +9,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokenvault_service::{PageSize, Vault, WebhookDeliveryView, WebhookEndpointInput, WebhookEndpointView};
+use tokenvault_service::{
+    PageSize, RotateSecretInput, Vault, WebhookDeliveryView, WebhookEndpointInput, WebhookEndpointView,
+};
 
 use super::Page;
 use crate::ApiError;
 use crate::auth::AppCaller;
-use crate::json::JsonBody;
+use crate::json::{JsonBody, OptionalJsonBody};
 use crate::query::QueryParams;
 
 pub(crate) async fn create_endpoint(
@@ -41,6 +43,25 @@ pub(crate) async fn delete_endpoint(
     let context = &caller.context;
     vault.delete_webhook_endpoint(&caller.app_id, &id, context).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/webhook-endpoints/{id}/rotate-secret`: the new secret, shown once.
+pub(crate) async fn rotate_secret(
+    caller: AppCaller,
+    State(vault): State<Arc<Vault>>,
+    Path(id): Path<String>,
+    OptionalJsonBody(input): OptionalJsonBody<RotateSecretInput>,
+) -> Result<Json<WebhookEndpointView>, ApiError> {
+    Ok(Json(vault.rotate_webhook_secret(&caller.app_id, &id, input, &caller.context).await?))
+}
+
+/// `POST /v1/webhook-deliveries/{id}/retry`.
+pub(crate) async fn retry_delivery(
+    caller: AppCaller,
+    State(vault): State<Arc<Vault>>,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookDeliveryView>, ApiError> {
+    Ok(Json(vault.retry_webhook_delivery(&caller.app_id, &id, &caller.context).await?))
 }
 
 #[derive(Deserialize)]

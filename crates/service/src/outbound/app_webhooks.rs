@@ -47,10 +47,26 @@ pub struct WebhookEndpointView {
     pub url: String,
     pub events: Vec<String>,
     pub created_at: Timestamp,
-    /// Shown once, when the endpoint is created.
+    /// Shown once, when the endpoint is created or its secret rotated.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "expose_opt")]
     pub secret: Option<SecretString>,
+    /// After a rotation: until when deliveries also carry a signature by the previous secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<Timestamp>,
 }
+
+/// `POST /v1/webhook-endpoints/{id}/rotate-secret`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecretInput {
+    /// How long the previous secret keeps signing too (0-604800 s, default 86400): receivers
+    /// switch to the new secret meanwhile.
+    #[serde(default, deserialize_with = "crate::values::whole_numbers::opt_u64")]
+    pub grace_seconds: Option<u64>,
+}
+
+const DEFAULT_SECRET_GRACE_SECONDS: u64 = 86_400;
+const MAX_SECRET_GRACE_SECONDS: u64 = 7 * 86_400;
 
 fn expose_opt<S: serde::Serializer>(secret: &Option<SecretString>, serializer: S) -> Result<S::Ok, S::Error> {
     match secret {
@@ -125,6 +141,11 @@ fn endpoint_view(record: WebhookEndpointRecord, secret: Option<SecretString>) ->
         events: record.event_types,
         created_at: Timestamp::from_millis(record.created_at),
         secret,
+        previous_secret_expires_at: record
+            .previous_secret
+            .as_ref()
+            .and(record.previous_secret_until)
+            .map(Timestamp::from_millis),
     }
 }
 
@@ -165,6 +186,8 @@ impl Vault {
             secret: sealed,
             event_types: events,
             created_at: self.now().as_millis(),
+            previous_secret: None,
+            previous_secret_until: None,
         };
         self.store.insert_webhook_endpoint(&record).await?;
         self.audit(crate::audit::AuditEntry::config(app_id, "webhook_endpoint.created", &record.id, context));
@@ -185,6 +208,76 @@ impl Vault {
         self.store.delete_webhook_endpoint(app_id, &id).await.map_err(ServiceError::from_store("webhook endpoint"))?;
         self.audit(crate::audit::AuditEntry::config(app_id, "webhook_endpoint.deleted", &id, context));
         Ok(())
+    }
+
+    /// A new signing secret for an endpoint (shown once). For `grace_seconds` the previous one
+    /// signs too: each delivery carries both signatures, so receivers can switch without
+    /// refusing an event.
+    pub async fn rotate_webhook_secret(
+        &self,
+        app_id: &str,
+        id: &str,
+        input: RotateSecretInput,
+        context: &crate::CallContext,
+    ) -> Result<WebhookEndpointView, ServiceError> {
+        let id = IdKind::WebhookEndpoint.parse(id)?;
+        let grace = input.grace_seconds.unwrap_or(DEFAULT_SECRET_GRACE_SECONDS);
+        if grace > MAX_SECRET_GRACE_SECONDS {
+            return Err(ServiceError::invalid("invalid_grace", "`grace_seconds` is 0 to 604800 (7 days)"));
+        }
+        let mut record =
+            self.store.find_webhook_endpoint(&id).await.map_err(ServiceError::from_store("webhook endpoint"))?;
+        if record.app_id != app_id {
+            return Err(ServiceError::not_found("webhook endpoint"));
+        }
+        let current = self.keys.open(&SealContext::new("webhook_endpoints", &id, "secret"), &record.secret).await?;
+        let previous = match grace {
+            0 => None,
+            _ => Some(self.keys.seal(&SealContext::new("webhook_endpoints", &id, "previous_secret"), &current).await?),
+        };
+        let secret = SecretString::from(new_secret());
+        let sealed = self
+            .keys
+            .seal(&SealContext::new("webhook_endpoints", &id, "secret"), secret.expose_secret().as_bytes())
+            .await?;
+        let until = previous.as_ref().map(|_| self.now().as_millis() + (grace as i64) * 1000);
+        self.store
+            .rotate_webhook_secret(app_id, &id, &record.secret, &sealed, previous.as_deref(), until)
+            .await
+            .map_err(|e| match e {
+                tokenvault_store::StoreError::Conflict(_) => {
+                    ServiceError::conflict("concurrent_rotation", "the secret was rotated at the same time; try again")
+                }
+                other => other.into(),
+            })?;
+        record.secret = sealed;
+        record.previous_secret = previous;
+        record.previous_secret_until = until;
+        tracing::info!(app_id, webhook_endpoint_id = %id, grace_seconds = grace, "webhook secret rotated");
+        self.audit(crate::audit::AuditEntry::config(app_id, "webhook_endpoint.secret_rotated", &id, context));
+        Ok(endpoint_view(record, Some(secret)))
+    }
+
+    /// Sends a delivery again as soon as the worker runs (a given-up or still pending one; its
+    /// `webhook-id` stays the same, so receivers deduplicate). A delivered one is `409`.
+    pub async fn retry_webhook_delivery(
+        &self,
+        app_id: &str,
+        id: &str,
+        context: &crate::CallContext,
+    ) -> Result<WebhookDeliveryView, ServiceError> {
+        let id = IdKind::WebhookDelivery.parse(id)?;
+        self.store.find_webhook_delivery(app_id, &id).await.map_err(ServiceError::from_store("webhook delivery"))?;
+        if !self.store.retry_webhook_delivery(app_id, &id, self.now().as_millis()).await? {
+            return Err(ServiceError::conflict("already_delivered", "this delivery was delivered; nothing to retry"));
+        }
+        self.audit(crate::audit::AuditEntry::config(app_id, "webhook_delivery.retried", &id, context));
+        let record = self
+            .store
+            .find_webhook_delivery(app_id, &id)
+            .await
+            .map_err(ServiceError::from_store("webhook delivery"))?;
+        Ok(record.into())
     }
 
     pub async fn list_webhook_deliveries(
@@ -304,7 +397,19 @@ impl Vault {
             self.keys.open(&SealContext::new("webhook_endpoints", &endpoint.id, "secret"), &endpoint.secret).await?;
         let secret = String::from_utf8_lossy(&secret).into_owned();
         let timestamp = self.now().as_unix_seconds();
-        let signature = sign(&secret, &delivery.message_id, timestamp, &delivery.payload);
+        let mut signature = sign(&secret, &delivery.message_id, timestamp, &delivery.payload);
+        // During a rotation's grace period the previous secret signs too.
+        if let (Some(previous), Some(until)) = (&endpoint.previous_secret, endpoint.previous_secret_until)
+            && until > self.now().as_millis()
+        {
+            let previous = self
+                .keys
+                .open(&SealContext::new("webhook_endpoints", &endpoint.id, "previous_secret"), previous)
+                .await?;
+            let previous = String::from_utf8_lossy(&previous).into_owned();
+            signature.push(' ');
+            signature.push_str(&sign(&previous, &delivery.message_id, timestamp, &delivery.payload));
+        }
         let sent = match url::Url::parse(&endpoint.url) {
             Err(_) => Err(Undelivered::Failed("the endpoint URL does not parse".into())),
             Ok(url) => match self.check_dial(&url) {

@@ -18,3 +18,8 @@ CREATE TABLE wallet_sessions (
     revoked_at BIGINT
 );
 CREATE INDEX wallet_sessions_by_app ON wallet_sessions (app_id, end_user_id);
+
+-- A webhook endpoint's signing secret can be rotated: for a grace period deliveries are signed
+-- with the new and the previous secret (Standard Webhooks allows several signatures).
+ALTER TABLE webhook_endpoints ADD COLUMN previous_secret BLOB;
+ALTER TABLE webhook_endpoints ADD COLUMN previous_secret_until BIGINT;

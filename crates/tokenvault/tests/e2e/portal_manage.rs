@@ -313,6 +313,18 @@ async fn an_owner_adds_and_deletes_a_webhook_endpoint_and_sees_its_deliveries(en
     assert!(!page.contains(&secret), "shown only once");
     assert!(page.contains(&format!("data-endpoint=\"{endpoint_id}\"")) && page.contains("data-delivery=\""), "{page}");
     assert!(page.contains("grant.connected"));
+    let delivery_id = page.split("data-delivery=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+
+    // Rotate the secret: the new one is on the answer, once; retry the (failing) delivery.
+    let rotated = post(&env, &format!("{webhooks}/{endpoint_id}/rotate-secret"), &owner, &[("csrf", &csrf)]).await;
+    assert_eq!(rotated.status(), StatusCode::CREATED);
+    let new_secret = code_in(&rotated.text().await.unwrap(), "new-webhook-secret");
+    assert!(new_secret.starts_with("whsec_") && new_secret != secret);
+    let (_, listed) = env.api(Method::GET, "/v1/webhook-endpoints", None).await;
+    assert!(listed["data"][0]["previous_secret_expires_at"].is_string(), "{listed}");
+    let retried = post(&env, &format!("{webhooks}/deliveries/{delivery_id}/retry"), &owner, &[("csrf", &csrf)]).await;
+    assert_eq!(retried.status(), StatusCode::SEE_OTHER);
+    assert!(retried.headers()["location"].to_str().unwrap().ends_with("done=retried"));
 
     // A viewer sees it all without forms and cannot add or delete.
     let seen = html(&env, &webhooks, &viewer).await;
@@ -321,6 +333,8 @@ async fn an_owner_adds_and_deletes_a_webhook_endpoint_and_sees_its_deliveries(en
     for (path, fields) in [
         (webhooks.clone(), vec![("url", "http://127.0.0.1:9/other")]),
         (format!("{webhooks}/{endpoint_id}/delete"), vec![]),
+        (format!("{webhooks}/{endpoint_id}/rotate-secret"), vec![]),
+        (format!("{webhooks}/deliveries/{delivery_id}/retry"), vec![]),
     ] {
         let mut form = vec![("csrf", viewer_csrf.as_str())];
         form.extend(fields.iter().copied());

@@ -23,6 +23,7 @@ connect_tests!(
     quirk_23_aircall_webhook_token_routes_events_and_is_removed_on_disconnect,
     app_webhooks_are_signed_per_standard_webhooks_and_survive_a_receiver_outage,
     webhook_endpoint_inputs_are_validated_and_isolated,
+    a_rotated_secret_signs_beside_the_old_one_for_its_grace_and_a_given_up_delivery_is_retried,
 );
 
 /// A receiver the test controls: records every request it gets.
@@ -291,4 +292,90 @@ async fn webhook_endpoint_inputs_are_validated_and_isolated(env: ConnectEnv) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = env.api(Method::DELETE, &format!("/v1/webhook-endpoints/{id}"), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+/// The signatures of the last delivery the receiver got, checked against each secret.
+fn last_verifies(receiver: &Receiver, secrets: &[&str]) -> Vec<bool> {
+    let raw = receiver.received.lock().unwrap().clone();
+    let (headers, body) = raw.last().expect("a delivery arrived");
+    secrets.iter().map(|s| verify_standard_webhook(s, headers, body)).collect()
+}
+
+async fn a_rotated_secret_signs_beside_the_old_one_for_its_grace_and_a_given_up_delivery_is_retried(env: ConnectEnv) {
+    env.configure_zoom().await;
+    let receiver = Receiver::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _server = receiver.serve(listener);
+    let body = json!({ "url": format!("http://{addr}/hook"), "events": ["grant.connected", "grant.revoked"] });
+    let (_, endpoint) = env.api(Method::POST, "/v1/webhook-endpoints", Some(body)).await;
+    let id = endpoint["id"].as_str().unwrap().to_owned();
+    let first = endpoint["secret"].as_str().unwrap().to_owned();
+
+    let rotate = format!("/v1/webhook-endpoints/{id}/rotate-secret");
+    let (status, error) = env.api(Method::POST, &rotate, Some(json!({ "grace_seconds": 604_801 }))).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grace")), "{error}");
+    let (status, rotated) = env.api(Method::POST, &rotate, Some(json!({ "grace_seconds": 3600 }))).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let second = rotated["secret"].as_str().unwrap().to_owned();
+    assert!(second.starts_with("whsec_") && second != first);
+    assert!(rotated["previous_secret_expires_at"].is_string(), "{rotated}");
+    let (_, listed) = env.api(Method::GET, "/v1/webhook-endpoints", None).await;
+    assert!(!listed.to_string().contains(&second), "shown once");
+
+    // Within the grace period both secrets sign.
+    let grant = env.connect_ok("user-1", "zoom").await;
+    assert_eq!(env.vault.vault.deliver_due_webhooks(100).await.unwrap().delivered, 1);
+    assert_eq!(last_verifies(&receiver, &[&first, &second]), [true, true]);
+    // After it, only the new one.
+    env.vault.clock.advance(std::time::Duration::from_secs(3601));
+    let (status, _) = env.api(Method::DELETE, &format!("/v1/grants/{grant}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(env.vault.vault.deliver_due_webhooks(100).await.unwrap().delivered, 1);
+    assert_eq!(last_verifies(&receiver, &[&first, &second]), [false, true]);
+    // No grace: the old secret stops at once.
+    let (_, rotated) = env.api(Method::POST, &rotate, Some(json!({ "grace_seconds": 0 }))).await;
+    let third = rotated["secret"].as_str().unwrap().to_owned();
+    assert!(rotated.get("previous_secret_expires_at").is_none(), "{rotated}");
+    env.connect_ok("user-2", "zoom").await;
+    assert_eq!(env.vault.vault.deliver_due_webhooks(100).await.unwrap().delivered, 1);
+    assert_eq!(last_verifies(&receiver, &[&second, &third]), [false, true]);
+
+    // A delivery to an endpoint that never answers is given up after its retries, then retried
+    // by hand once the endpoint is back.
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = reserved.local_addr().unwrap();
+    drop(reserved);
+    let body = json!({ "url": format!("http://{down}/hook"), "events": ["grant.connected"] });
+    let (_, other) = env.api(Method::POST, "/v1/webhook-endpoints", Some(body)).await;
+    let other_id = other["id"].as_str().unwrap().to_owned();
+    env.connect_ok("user-3", "zoom").await;
+    for _ in 0..12 {
+        env.vault.vault.deliver_due_webhooks(100).await.unwrap();
+        env.vault.clock.advance(std::time::Duration::from_secs(86_400));
+    }
+    let (_, log) = env.api(Method::GET, &format!("/v1/webhook-deliveries?endpoint_id={other_id}"), None).await;
+    let given_up = log["data"].as_array().unwrap().iter().find(|d| d["state"] == "failed").cloned();
+    let given_up = given_up.unwrap_or_else(|| panic!("{log}"));
+    let delivery = given_up["id"].as_str().unwrap();
+    let attempts = given_up["attempts"].as_i64().unwrap();
+    let back = Receiver::default();
+    let _back = back.serve(tokio::net::TcpListener::bind(down).await.unwrap());
+    let (status, retried) = env.api(Method::POST, &format!("/v1/webhook-deliveries/{delivery}/retry"), None).await;
+    assert_eq!(status, StatusCode::OK, "{retried}");
+    assert_eq!(retried["state"], "pending");
+    assert_eq!(retried["message_id"], given_up["message_id"], "the same webhook-id: receivers deduplicate");
+    assert_eq!(env.vault.vault.deliver_due_webhooks(100).await.unwrap().delivered, 1);
+    assert_eq!(back.events().len(), 1);
+    let (_, log) = env.api(Method::GET, &format!("/v1/webhook-deliveries?endpoint_id={other_id}"), None).await;
+    let done = log["data"].as_array().unwrap().iter().find(|d| d["id"] == delivery).unwrap();
+    assert_eq!(done["state"], "delivered");
+    assert_eq!(done["attempts"].as_i64().unwrap(), attempts + 1);
+    // A delivered one is not sent again; another app's is not found.
+    let (status, error) = env.api(Method::POST, &format!("/v1/webhook-deliveries/{delivery}/retry"), None).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::CONFLICT, Some("already_delivered")), "{error}");
+    let (_, other_key) = env.vault.new_app("other").await;
+    let path = format!("/v1/webhook-deliveries/{delivery}/retry");
+    assert_eq!(env.vault.call(Method::POST, &path, Some(&other_key), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(env.vault.call(Method::POST, &rotate, Some(&other_key), None).await.0, StatusCode::NOT_FOUND);
 }

@@ -38,6 +38,7 @@ fn notice(query: Option<&str>) -> Option<String> {
         Some("approved") => Some("Approved. The caller can now execute the held call.".into()),
         Some("recorded") => Some("Your approval is recorded; more approvals are needed.".into()),
         Some("denied") => Some("Denied.".into()),
+        Some("retried") => Some("The delivery is due again; the worker sends it within seconds.".into()),
         _ => None,
     }
 }
@@ -637,6 +638,47 @@ pub(crate) async fn delete_webhook(
     let (session, _) = editor_or_refusal!(vault, headers, form);
     match vault.delete_webhook_endpoint(&app_id, &endpoint_id, &operator_context(&session, context)).await {
         Ok(()) => see_other(&format!("/portal/apps/{app_id}/webhooks?done=deleted")),
+        Err(error) => refused(error),
+    }
+}
+
+/// `POST /portal/apps/{app_id}/webhooks/{endpoint_id}/rotate-secret`: the new secret is on the
+/// answer page, once; the previous one keeps signing for `grace_seconds` (default one day).
+pub(crate) async fn rotate_webhook_secret(
+    State(vault): State<Arc<Vault>>,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Context(context): Context,
+    form: FormFields,
+) -> Response {
+    let (session, fields) = editor_or_refusal!(vault, headers, form);
+    let grace_seconds = match fields.opt("grace_seconds").map(|g| g.parse::<u64>()) {
+        None => None,
+        Some(Ok(seconds)) => Some(seconds),
+        Some(Err(_)) => return refused(ServiceError::invalid("invalid_grace", "the grace period is whole seconds")),
+    };
+    let input = tokenvault_service::RotateSecretInput { grace_seconds };
+    match vault.rotate_webhook_secret(&app_id, &endpoint_id, input, &operator_context(&session, context)).await {
+        Ok(endpoint) => {
+            let secret = endpoint.secret.as_ref().map(|s| s.expose_secret().to_owned()).unwrap_or_default();
+            let created = NewEndpoint { id: endpoint.id, url: endpoint.url, secret };
+            webhooks_page(&vault, &session, &app_id, None, Some(created)).await
+        }
+        Err(error) => refused(error),
+    }
+}
+
+/// `POST /portal/apps/{app_id}/webhooks/deliveries/{delivery_id}/retry`.
+pub(crate) async fn retry_webhook_delivery(
+    State(vault): State<Arc<Vault>>,
+    Path((app_id, delivery_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Context(context): Context,
+    form: FormFields,
+) -> Response {
+    let (session, _) = editor_or_refusal!(vault, headers, form);
+    match vault.retry_webhook_delivery(&app_id, &delivery_id, &operator_context(&session, context)).await {
+        Ok(_) => see_other(&format!("/portal/apps/{app_id}/webhooks?done=retried")),
         Err(error) => refused(error),
     }
 }
