@@ -125,7 +125,7 @@ struct ResultPage {
 pub(crate) fn popup_result(return_url: &str) -> Response {
     let Ok(url) = url::Url::parse(return_url) else {
         let error = BrowserError::new(500, "internal_error", "invalid return URL");
-        return error_page(&error);
+        return self::error(&error);
     };
     let result: serde_json::Map<String, serde_json::Value> =
         url.query_pairs().map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned()))).collect();
@@ -246,17 +246,9 @@ fn advice(code: &str) -> (&'static str, &'static str) {
 
 /// An error page for an end user: what happened, what to do, the stable code (also in the
 /// `x-tokenvault-error` header).
-pub(crate) fn error(error: &BrowserError, app: Option<&App>) -> Response {
-    error_page_for(error, app)
-}
-
-fn error_page(error: &BrowserError) -> Response {
-    error_page_for(error, None)
-}
-
-fn error_page_for(error: &BrowserError, app: Option<&App>) -> Response {
+pub(crate) fn error(error: &BrowserError) -> Response {
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let look = Look::new(app);
+    let look = Look::new(None);
     let nonce = look.nonce.clone();
     let (heading, what_to_do) = advice(error.code);
     let page = ErrorPage { look, heading, message: &error.message, advice: what_to_do, code: error.code };

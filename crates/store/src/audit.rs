@@ -114,11 +114,32 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
+        self.audit_page(app_id, filter, after, limit, "ASC").await
+    }
+
+    /// The newest `limit` events matching `filter`, newest first.
+    pub async fn latest_audit(
+        &self,
+        app_id: &str,
+        filter: &AuditFilter<'_>,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        self.audit_page(app_id, filter, None, limit, "DESC").await
+    }
+
+    async fn audit_page(
+        &self,
+        app_id: &str,
+        filter: &AuditFilter<'_>,
+        after: Option<&str>,
+        limit: i64,
+        order: &'static str,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM audit_events WHERE app_id = $1 AND id > $2 \
              AND ($3 = '' OR grant_id = $3) AND ($4 = '' OR end_user_id = $4) AND ($5 = '' OR provider = $5) \
              AND ($6 = '' OR actor_id = $6) AND ($7 = '' OR action = $7) AND ($8 = '' OR outcome = $8) \
-             AND at >= $9 AND at <= $10 AND ($12 = '' OR agent_id = $12) ORDER BY id LIMIT $11"
+             AND at >= $9 AND at <= $10 AND ($12 = '' OR agent_id = $12) ORDER BY id {order} LIMIT $11"
         )))
         .bind(app_id)
         .bind(after.unwrap_or(""))

@@ -31,10 +31,11 @@ fn redirect(location: &str, cookie: Option<&FlowCookie>) -> Response {
     match HeaderValue::from_str(location) {
         Ok(value) => response.headers_mut().insert(header::LOCATION, value),
         Err(_) => {
-            return crate::hosted::error(
-                &BrowserError { status: 500, code: "internal_error", message: "invalid redirect".into() },
-                None,
-            );
+            return crate::hosted::error(&BrowserError {
+                status: 500,
+                code: "internal_error",
+                message: "invalid redirect".into(),
+            });
         }
     };
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -69,7 +70,7 @@ fn respond(token: &str, result: Result<ConnectStart, BrowserError>, popup: bool)
             response
         }
         Ok(ConnectStart::Landing(landing)) => crate::hosted::landing(token, &landing, popup),
-        Err(error) => crate::hosted::error(&error, None),
+        Err(error) => crate::hosted::error(&error),
     }
 }
 
@@ -106,7 +107,7 @@ pub(crate) async fn callback(
             response
         }
         Ok(done) => redirect(&done.url, None),
-        Err(error) => crate::hosted::error(&error, None),
+        Err(error) => crate::hosted::error(&error),
     }
 }
 

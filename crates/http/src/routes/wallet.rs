@@ -78,7 +78,7 @@ pub(crate) async fn open(State(vault): State<Arc<Vault>>, Path(token): Path<Stri
             if error.code == "unknown_wallet_link" {
                 error.status = 404;
             }
-            crate::hosted::error(&error, None)
+            crate::hosted::error(&error)
         }
     }
 }
@@ -91,7 +91,7 @@ async fn signed_in(vault: &Vault, headers: &HeaderMap) -> Result<WalletSession, 
             "wallet_signed_out",
             "you are not signed in to the wallet, or the session ended; open it again from the app",
         );
-        crate::hosted::error(&error, None)
+        crate::hosted::error(&error)
     };
     let Some(secret) = secret else { return Err(refused()) };
     vault.wallet_session(secret).await.map_err(|_| refused())
@@ -252,7 +252,7 @@ pub(crate) async fn page(State(vault): State<Arc<Vault>>, headers: HeaderMap, Ra
     };
     match vault.wallet_view(&session).await {
         Ok(view) => render(&session, view, notice),
-        Err(error) => crate::hosted::error(&browser_error(error), None),
+        Err(error) => crate::hosted::error(&browser_error(error)),
     }
 }
 
@@ -267,12 +267,12 @@ async fn form_session(
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<WalletSession, Response> {
     let Ok(Form(form)) = form else {
-        return Err(crate::hosted::error(&BrowserError::new(400, "invalid_form", "the form could not be read"), None));
+        return Err(crate::hosted::error(&BrowserError::new(400, "invalid_form", "the form could not be read")));
     };
     let session = signed_in(vault, headers).await?;
     if !session.csrf_ok(&form.csrf) {
         let error = BrowserError::new(403, "csrf_failed", "the form is not from this wallet session");
-        return Err(crate::hosted::error(&error, None));
+        return Err(crate::hosted::error(&error));
     }
     Ok(session)
 }
@@ -292,7 +292,7 @@ pub(crate) async fn disconnect(
     let context = session.context(context.request_id, context.client_ip);
     match vault.wallet_disconnect(&session, &grant_id, &context).await {
         Ok(_) => see_other("/wallet?done=disconnected"),
-        Err(error) => crate::hosted::error(&browser_error(error), None),
+        Err(error) => crate::hosted::error(&browser_error(error)),
     }
 }
 
@@ -311,7 +311,7 @@ pub(crate) async fn revoke_delegation(
     let context = session.context(context.request_id, context.client_ip);
     match vault.wallet_revoke_delegation(&session, &delegation_id, &context).await {
         Ok(()) => see_other("/wallet?done=revoked"),
-        Err(error) => crate::hosted::error(&browser_error(error), None),
+        Err(error) => crate::hosted::error(&browser_error(error)),
     }
 }
 
@@ -326,10 +326,10 @@ pub(crate) async fn sign_out(
         Err(refused) => return refused,
     };
     if let Err(error) = vault.sign_out_wallet(&session).await {
-        return crate::hosted::error(&browser_error(error), None);
+        return crate::hosted::error(&browser_error(error));
     }
     let error = BrowserError::new(200, "signed_out", "you are signed out of the wallet");
-    let mut response = crate::hosted::error(&error, None);
+    let mut response = crate::hosted::error(&error);
     response.headers_mut().append(header::SET_COOKIE, cookie(&vault, "", 0));
     response
 }

@@ -15,7 +15,7 @@ use tokenvault_store::{GrantFilter, WalletSessionRecord};
 
 use crate::values::secrets::{constant_time_eq, hash_secret, random_secret};
 use crate::{
-    Actor, ApprovalListQuery, ApprovalView, AuditEventView, AuditQuery, CallContext, DelegationView, GrantView, IdKind,
+    Actor, ApprovalListQuery, ApprovalView, AuditEventView, CallContext, DelegationView, GrantView, IdKind,
     ServiceError, Timestamp, Vault,
 };
 
@@ -43,8 +43,8 @@ pub struct CreatedWalletSession {
     pub wallet_url: SecretString,
 }
 
-/// A signed-in wallet (from its cookie).
-#[derive(Debug, Clone)]
+/// A signed-in wallet (from its cookie). No `Debug`: it holds the form token.
+#[derive(Clone)]
 pub struct WalletSession {
     pub id: String,
     pub app_id: String,
@@ -243,16 +243,8 @@ impl Vault {
         let grants = self.wallet_grants(session).await?;
         let agents = self.store.list_agents(&session.app_id).await?;
         let now = self.now().as_millis();
-        let activity = self
-            .query_audit(
-                &session.app_id,
-                &AuditQuery {
-                    end_user_id: Some(session.end_user_id.clone()),
-                    limit: Some(25),
-                    ..AuditQuery::default()
-                },
-            )
-            .await?;
+        // Newest first: what the page shows, and where each grant's last use is found.
+        let activity = self.latest_audit_of_end_user(&session.app_id, &session.end_user_id, 50).await?;
         let mut connections = Vec::with_capacity(grants.len());
         let mut pending_approvals = Vec::new();
         let system = CallContext::system("wallet");

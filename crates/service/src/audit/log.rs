@@ -203,6 +203,19 @@ impl Vault {
             .collect())
     }
 
+    /// The newest `limit` events about one end user of the app, newest first (pending entries
+    /// are flushed first).
+    pub(crate) async fn latest_audit_of_end_user(
+        &self,
+        app_id: &str,
+        end_user_id: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditEventView>, ServiceError> {
+        self.flush_audit().await;
+        let filter = AuditFilter { end_user_id: Some(end_user_id), ..AuditFilter::default() };
+        Ok(self.store.latest_audit(app_id, &filter, limit).await?.into_iter().map(AuditEventView::from).collect())
+    }
+
     /// The whole (filtered) audit log, oldest first, in `format` (from `query.format`: `jsonl`,
     /// the default, or `csv`). It is not paginated, so `limit` and `after` are refused rather than
     /// ignored.

@@ -178,6 +178,10 @@ async fn an_end_user_sees_and_revokes_their_connections_in_the_wallet(env: Conne
     assert!(!env.fakes.control().is_access_token_active(Provider::Zoom, &access));
     let (_, html) = wallet_page(&env, &cookie).await;
     assert!(!html.contains(&format!("data-grant=\"{zoom}\"")) && html.contains(&format!("data-grant=\"{dialpad}\"")));
+    // Recent activity is newest first: the disconnect comes before the connects.
+    let activity = &html[html.find("id=\"activity\"").expect("the activity table")..];
+    let (revoked, connected) = (activity.find("disconnected").unwrap(), activity.find("grant connected").unwrap());
+    assert!(revoked < connected, "{activity}");
     // The audit names the end user as the one who did it.
     let (_, audit) = env.api(Method::GET, &format!("/v1/audit?grant_id={zoom}"), None).await;
     let disconnect = audit["data"].as_array().unwrap().iter().find(|e| e["action"] == "grant.revoked");
